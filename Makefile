@@ -1,0 +1,64 @@
+# The README's commands. Each target does its own set-up and is idempotent:
+# a second run reuses .venv, torch and the build tree.
+#
+#   make demo    set up, build, export the default model, ./infer it
+#   make test    set up, build, run pytest and the C++ tests (ctest)
+#
+# Variables:
+#   PYTHON=python3         interpreter that creates .venv
+#   TORCH_SPEC=torch==2.13.0   what pip installs when .venv has no torch
+#   SYSTEM_TORCH=1         reuse the torch already installed in PYTHON (e.g. a
+#                          GPU machine's CUDA build): .venv sees its site-packages
+
+PYTHON ?= python3
+TORCH_SPEC ?= torch==2.13.0
+SYSTEM_TORCH ?= 0
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_MODEL ?= resnet_cnn
+ARTIFACTS := artifacts
+
+CPP_SOURCES := $(shell find cpp cmake -type f) CMakeLists.txt pyproject.toml
+PY_SOURCES := $(shell find python -name '*.py')
+
+.PHONY: setup build demo test test-cpp test-py clean
+
+# --- set-up: .venv with torch and the build tools -------------------------------
+$(VENV)/.setup-stamp:
+ifeq ($(SYSTEM_TORCH),1)
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+else
+	$(PYTHON) -m venv $(VENV)
+endif
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q numpy pytest scikit-build-core pybind11 nlohmann-json cmake ninja
+	touch $@
+
+setup: $(VENV)/.setup-stamp
+
+# --- build: libtsrt, infer, tsrt._C into .venv (editable: python/ is used in place)
+$(VENV)/.build-stamp: $(VENV)/.setup-stamp $(CPP_SOURCES)
+	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
+	touch $@
+
+build: $(VENV)/.build-stamp
+
+# --- the main job -------------------------------------------------------------
+$(ARTIFACTS)/$(DEMO_MODEL).pt: $(VENV)/.build-stamp $(PY_SOURCES) models/$(DEMO_MODEL).py
+	$(PY) -m tsrt.cli export --zoo $(DEMO_MODEL) -o $@
+
+demo: $(ARTIFACTS)/$(DEMO_MODEL).pt
+	./infer $<
+
+# --- tests ----------------------------------------------------------------------
+test-py: build
+	$(PY) -m pytest -q
+
+# The C++ tests were built with the package, in scikit-build-core's build tree.
+test-cpp: build
+	$(VENV)/bin/ctest --test-dir $(firstword $(wildcard build/cp*)) --output-on-failure
+
+test: test-py test-cpp
+
+clean:
+	rm -rf build $(ARTIFACTS) $(VENV)

@@ -1,0 +1,129 @@
+// tsrt._C: a thin pybind11 adapter over libtsrt. It converts values and errors
+// and releases the GIL while C++ runs; every decision lives in libtsrt.
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "convert.h"
+#include "tsrt/error.h"
+#include "tsrt/model.h"
+#include "tsrt/npy.h"
+
+namespace py = pybind11;
+
+namespace tsrt::bindings {
+namespace {
+
+py::dict spec_to_dict(const TensorSpec& spec) {
+  py::dict out;
+  out["name"] = spec.name;
+  out["dtype"] = dtype_name(spec.dtype);
+  out["shape"] = spec.shape;
+  out["dynamic_dims"] = spec.dynamic_dims;
+  return out;
+}
+
+py::dict signature_to_dict(const MethodSignature& signature) {
+  py::list inputs;
+  for (const ArgumentInfo& argument : signature.inputs) {
+    py::dict entry;
+    entry["name"] = argument.name;
+    entry["type"] = argument.type;
+    entry["has_default"] = argument.has_default;
+    entry["default"] = argument.has_default ? py::object(py::str(argument.default_value)) : py::object(py::none());
+    entry["spec"] = argument.spec ? py::object(spec_to_dict(*argument.spec)) : py::object(py::none());
+    inputs.append(entry);
+  }
+  py::dict out;
+  out["method"] = signature.method;
+  out["inputs"] = inputs;
+  out["return_type"] = signature.return_type;
+  out["output_names"] = signature.output_names;
+  out["text"] = signature.to_string();
+  return out;
+}
+
+// Runs `method` with positional `args` and keyword `kwargs` (matched to the
+// method's argument names).
+py::object run(const Model& model, const std::string& method, const py::tuple& args, const py::dict& kwargs) {
+  c10::IValue output;
+  if (kwargs.empty()) {
+    std::vector<c10::IValue> inputs;
+    inputs.reserve(args.size());
+    for (size_t i = 0; i < args.size(); ++i) inputs.push_back(to_ivalue(args[i], "input " + std::to_string(i)));
+    py::gil_scoped_release no_gil;
+    output = model.run(method, std::move(inputs));
+  } else {
+    const MethodSignature signature = model.signature(method);
+    if (args.size() > signature.inputs.size()) {
+      throw Error(ErrorCode::kInvalidArgument, method + "() takes at most " + std::to_string(signature.inputs.size()) +
+                                                   " inputs, got " + std::to_string(args.size() + kwargs.size()));
+    }
+    std::map<std::string, c10::IValue> named;
+    for (size_t i = 0; i < args.size(); ++i) {
+      named[signature.inputs[i].name] = to_ivalue(args[i], "input '" + signature.inputs[i].name + "'");
+    }
+    for (auto item : kwargs) {
+      const std::string name = item.first.cast<std::string>();
+      if (named.count(name)) throw Error(ErrorCode::kInvalidArgument, "input '" + name + "' given twice");
+      named[name] = to_ivalue(item.second, "input '" + name + "'");
+    }
+    py::gil_scoped_release no_gil;
+    output = model.run(method, named);
+  }
+  return to_python(output);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "tsrt's C++ runtime (libtsrt), bound for Python. Use the tsrt package, not this module.";
+
+  // tsrt.Error carries the C++ ErrorCode's name as `.code`.
+  static py::handle error_type = py::exception<Error>(m, "Error", PyExc_RuntimeError).release();
+  py::register_exception_translator([](std::exception_ptr pointer) {
+    try {
+      if (pointer) std::rethrow_exception(pointer);
+    } catch (const Error& e) {
+      py::object instance = py::reinterpret_borrow<py::object>(error_type)(e.what());
+      instance.attr("code") = error_code_name(e.code());
+      PyErr_SetObject(error_type.ptr(), instance.ptr());
+    }
+  });
+
+  py::class_<Model>(m, "Model")
+      .def_property_readonly("path", &Model::path)
+      .def_property_readonly("device", [](const Model& model) { return model.device().str(); })
+      .def_property_readonly("format", &Model::format)
+      .def_property_readonly("methods", &Model::method_names)
+      .def("signature", [](const Model& model, const std::string& method) { return signature_to_dict(model.signature(method)); })
+      .def_property_readonly("extra_files", [](const Model& model) {
+        py::dict files;
+        for (const auto& [name, contents] : model.extra_files()) files[py::str(name)] = py::bytes(contents);
+        return files;
+      })
+      .def_property_readonly("metadata_json", [](const Model& model) -> py::object {
+        if (!model.metadata()) return py::none();
+        return py::str(model.metadata()->json);
+      })
+      .def("run", &run, py::arg("method"), py::arg("args"), py::arg("kwargs"));
+
+  m.def(
+      "load",
+      [](const std::string& path, const std::string& device, bool check_inputs) {
+        LoadOptions options;
+        options.device = device;
+        options.check_inputs = check_inputs;
+        py::gil_scoped_release no_gil;
+        return Model::load(path, options);
+      },
+      py::arg("path"), py::arg("device") = "cpu", py::arg("check_inputs") = true);
+
+  m.def("load_npy", [](const std::string& path) { return to_python(load_npy(path)); }, py::arg("path"));
+  m.def(
+      "save_npy",
+      [](const std::string& path, py::handle tensor) { save_npy(path, to_ivalue(tensor, "tensor").toTensor()); },
+      py::arg("path"), py::arg("tensor"));
+}
+
+}  // namespace tsrt::bindings

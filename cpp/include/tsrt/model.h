@@ -1,0 +1,83 @@
+#pragma once
+// tsrt::Model: a model file loaded on a device, ready to run.
+//
+//   tsrt::Model model = tsrt::Model::load("resnet.pt", {.device = "cuda:0"});
+//   c10::IValue out = model.forward({torch::rand({1, 3, 224, 224})});
+//
+// One Model serves many threads: run() and forward() are const and may be called
+// concurrently. Copies are cheap and share the loaded module.
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/core/ivalue.h>
+#include <c10/core/Device.h>
+
+#include "tsrt/error.h"
+#include "tsrt/metadata.h"
+#include "tsrt/signature.h"
+
+namespace tsrt {
+
+namespace detail {
+class LoadedModel;
+}
+
+/// How to load a model.
+struct LoadOptions {
+  /// "cpu", "cuda" or "cuda:N".
+  std::string device = "cpu";
+  /// Check inputs against the file's metadata (dtype, rank, fixed dims) before
+  /// running. Turn off only to let LibTorch see inputs the contract forbids.
+  bool check_inputs = true;
+};
+
+class Model {
+ public:
+  /// Loads a TorchScript file (torch.jit.save) onto `options.device`.
+  /// Throws Error(kIO) if the file can't be read, Error(kInvalidModel) if it is not
+  /// a loadable model (naming the file and the reason), Error(kUnsupported) for a
+  /// device this process lacks or a format this build can't run.
+  static Model load(const std::string& path, const LoadOptions& options = {});
+
+  /// The path given to load().
+  const std::string& path() const;
+  /// The device the model runs on; inputs are moved there.
+  c10::Device device() const;
+  /// The file format: "torchscript".
+  std::string format() const;
+
+  /// Names of the methods that can be run: "forward" and @torch.jit.export methods.
+  std::vector<std::string> method_names() const;
+  bool has_method(const std::string& method) const;
+  /// Arguments and return type of `method`. Throws Error(kInvalidArgument) for an unknown method.
+  MethodSignature signature(const std::string& method = "forward") const;
+
+  /// All extra files of the archive (torch.jit.save's _extra_files), by name.
+  const std::map<std::string, std::string>& extra_files() const;
+  /// The tsrt metadata, when the file was exported by tsrt.
+  const std::optional<ModelMetadata>& metadata() const;
+
+  /// Runs `method` on positional inputs under c10::InferenceMode. Tensors are moved
+  /// to the model's device; outputs stay there. Inputs are checked first: count and
+  /// type against the schema, dtype/rank/fixed dims against the metadata; a bad
+  /// input throws Error(kInvalidArgument) naming it. A failure inside the model
+  /// throws Error(kRuntime) naming the model, the method and the input shapes.
+  c10::IValue run(const std::string& method, std::vector<c10::IValue> inputs) const;
+
+  /// Same, with inputs by name; throws Error(kInvalidArgument) for unknown or missing names.
+  c10::IValue run(const std::string& method, const std::map<std::string, c10::IValue>& inputs) const;
+
+  /// run("forward", inputs).
+  c10::IValue forward(std::vector<c10::IValue> inputs) const;
+
+ private:
+  explicit Model(std::shared_ptr<const detail::LoadedModel> loaded);
+  const MethodSignature& signature_of(const std::string& method) const;
+  std::shared_ptr<const detail::LoadedModel> loaded_;
+};
+
+}  // namespace tsrt

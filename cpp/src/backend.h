@@ -1,0 +1,32 @@
+#pragma once
+// The seam between tsrt::Model and a model format. TorchScript is the first
+// backend; AOTInductor packages will be a second one behind the same Model.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ATen/core/ivalue.h>
+#include <c10/core/Device.h>
+
+#include "tsrt/signature.h"
+
+namespace tsrt::detail {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string format() const = 0;
+  virtual std::vector<std::string> method_names() const = 0;
+  /// The schema-derived signature (no metadata); `method` is known to exist.
+  virtual MethodSignature schema_signature(const std::string& method) const = 0;
+  /// Throws Error(kInvalidArgument) when an input's type does not fit the schema
+  /// (the count was checked already).
+  virtual void check_input_types(const std::string& method, const std::vector<c10::IValue>& inputs) const = 0;
+  /// Runs `method`; called under InferenceMode with inputs already on device().
+  /// LibTorch's exceptions pass through: Model wraps them.
+  virtual c10::IValue run(const std::string& method, std::vector<c10::IValue> inputs) const = 0;
+};
+
+}  // namespace tsrt::detail

@@ -1,0 +1,200 @@
+#include "tsrt/model.h"
+
+#include <c10/core/InferenceMode.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "backend.h"
+#include "input_check.h"
+#include "model_file.h"
+#include "torchscript_backend.h"
+#include "tsrt/device.h"
+
+namespace tsrt {
+namespace detail {
+
+// Everything a loaded model holds. Immutable after load, hence safe to share
+// between threads.
+class LoadedModel {
+ public:
+  std::string path;
+  c10::Device device{c10::kCPU};
+  bool check_inputs = true;
+  std::unique_ptr<Backend> backend;
+  std::map<std::string, std::string> extra_files;
+  std::optional<ModelMetadata> metadata;
+  std::vector<std::string> method_names;
+  // Signatures are read once at load: run() consults them on every call.
+  std::map<std::string, MethodSignature> signatures;
+};
+
+}  // namespace detail
+
+namespace {
+
+std::string file_label(const std::string& path) {
+  return std::filesystem::path(path).filename().string();
+}
+
+// Moves every tensor inside `value` (nested in lists, tuples, dicts) to `device`.
+c10::IValue to_device(const c10::IValue& value, c10::Device device) {
+  if (value.isTensor()) {
+    const at::Tensor& tensor = value.toTensor();
+    return tensor.device() == device ? value : c10::IValue(tensor.to(device));
+  }
+  if (value.isTuple()) {
+    std::vector<c10::IValue> elements;
+    for (const auto& element : value.toTupleRef().elements()) elements.push_back(to_device(element, device));
+    return c10::ivalue::Tuple::create(std::move(elements));
+  }
+  if (value.isTensorList()) {
+    c10::List<at::Tensor> list;
+    for (const at::Tensor& tensor : value.toTensorList()) list.push_back(tensor.to(device));
+    return list;
+  }
+  if (value.isList()) {
+    c10::impl::GenericList list(value.toList().elementType());
+    for (const c10::IValue& element : value.toList()) list.push_back(to_device(element, device));
+    return list;
+  }
+  if (value.isGenericDict()) {
+    c10::impl::GenericDict dict(value.toGenericDict().keyType(), value.toGenericDict().valueType());
+    for (const auto& entry : value.toGenericDict()) dict.insert(entry.key(), to_device(entry.value(), device));
+    return dict;
+  }
+  return value;
+}
+
+// The first line of LibTorch's message that says what happened, without the
+// TorchScript traceback that precedes it in interpreter errors.
+std::string summarize_torch_error(const std::string& message) {
+  std::istringstream lines(message);
+  std::string line, last_error;
+  while (std::getline(lines, line)) {
+    if (line.find("Error: ") != std::string::npos && line.find("Traceback") == std::string::npos) last_error = line;
+  }
+  return last_error.empty() ? message : last_error;
+}
+
+}  // namespace
+
+Model::Model(std::shared_ptr<const detail::LoadedModel> loaded) : loaded_(std::move(loaded)) {}
+
+Model Model::load(const std::string& path, const LoadOptions& options) {
+  auto loaded = std::make_shared<detail::LoadedModel>();
+  loaded->path = path;
+  loaded->device = parse_device(options.device);
+  loaded->check_inputs = options.check_inputs;
+
+  const detail::ModelFormat format = detail::identify_model_file(path);  // throws kIO / kInvalidModel
+  if (format == detail::ModelFormat::kAOTInductor) {
+    throw Error(ErrorCode::kUnsupported, "'" + path + "' is an AOTInductor package (.pt2); this build of tsrt runs TorchScript files only. Export with tsrt export --format torchscript.");
+  }
+  try {
+    loaded->backend = detail::load_torchscript(path, loaded->device, loaded->extra_files);
+  } catch (const c10::Error& e) {
+    throw Error(ErrorCode::kInvalidModel, detail::explain_load_failure(path, e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kInvalidModel, detail::explain_load_failure(path, e.what()));
+  }
+  auto meta = loaded->extra_files.find(kMetadataFile);
+  if (meta != loaded->extra_files.end()) {
+    loaded->metadata = parse_metadata(meta->second, path);
+  }
+  loaded->method_names = loaded->backend->method_names();
+  for (const std::string& method : loaded->method_names) {
+    MethodSignature signature = loaded->backend->schema_signature(method);
+    const MethodMetadata* described = loaded->metadata ? loaded->metadata->method(method) : nullptr;
+    if (described != nullptr) {
+      signature.output_names = described->output_names;
+      for (auto& argument : signature.inputs) {
+        for (const TensorSpec& spec : described->inputs) {
+          if (spec.name == argument.name) argument.spec = spec;
+        }
+      }
+    }
+    loaded->signatures.emplace(method, std::move(signature));
+  }
+  return Model(std::move(loaded));
+}
+
+const std::string& Model::path() const { return loaded_->path; }
+c10::Device Model::device() const { return loaded_->device; }
+std::string Model::format() const { return loaded_->backend->format(); }
+std::vector<std::string> Model::method_names() const { return loaded_->method_names; }
+
+bool Model::has_method(const std::string& method) const { return loaded_->signatures.count(method) != 0; }
+
+const std::map<std::string, std::string>& Model::extra_files() const { return loaded_->extra_files; }
+const std::optional<ModelMetadata>& Model::metadata() const { return loaded_->metadata; }
+
+MethodSignature Model::signature(const std::string& method) const { return signature_of(method); }
+
+const MethodSignature& Model::signature_of(const std::string& method) const {
+  auto found = loaded_->signatures.find(method);
+  if (found == loaded_->signatures.end()) {
+    std::string known;
+    for (const auto& name : loaded_->method_names) known += (known.empty() ? "" : ", ") + name;
+    throw Error(ErrorCode::kInvalidArgument, "model '" + file_label(path()) + "' has no method '" + method +
+                                                 "'; its methods are: " + known);
+  }
+  return found->second;
+}
+
+c10::IValue Model::run(const std::string& method, std::vector<c10::IValue> inputs) const {
+  const MethodSignature& signature = signature_of(method);
+  detail::check_inputs(file_label(path()), signature, inputs, loaded_->check_inputs);
+  loaded_->backend->check_input_types(method, inputs);
+  for (auto& input : inputs) input = to_device(input, loaded_->device);
+
+  const std::string shapes = detail::describe_inputs(signature, inputs);
+  try {
+    c10::InferenceMode inference_mode;
+    return loaded_->backend->run(method, std::move(inputs));
+  } catch (const c10::Error& e) {
+    const std::string message = e.what_without_backtrace();
+    throw Error(ErrorCode::kRuntime, "model '" + file_label(path()) + "' failed in " + method + "(" + shapes +
+                                         "): " + summarize_torch_error(message) + "\n" + message);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kRuntime,
+                "model '" + file_label(path()) + "' failed in " + method + "(" + shapes + "): " + e.what());
+  }
+}
+
+c10::IValue Model::run(const std::string& method, const std::map<std::string, c10::IValue>& inputs) const {
+  const MethodSignature& signature = signature_of(method);
+  std::vector<c10::IValue> ordered;
+  size_t used = 0;
+  for (const ArgumentInfo& argument : signature.inputs) {
+    auto found = inputs.find(argument.name);
+    if (found == inputs.end()) {
+      if (argument.has_default) break;  // the remaining arguments take their defaults
+      throw Error(ErrorCode::kInvalidArgument, "model '" + file_label(path()) + "': missing input '" +
+                                                   argument.name + "' of " + signature.to_string());
+    }
+    ordered.push_back(found->second);
+    ++used;
+  }
+  if (used != inputs.size()) {
+    for (const auto& [name, value] : inputs) {
+      bool known = std::any_of(signature.inputs.begin(), signature.inputs.end(),
+                               [&](const ArgumentInfo& a) { return a.name == name; });
+      if (!known) {
+        throw Error(ErrorCode::kInvalidArgument, "model '" + file_label(path()) + "': unknown input '" + name +
+                                                     "'; " + signature.to_string());
+      }
+    }
+    throw Error(ErrorCode::kInvalidArgument, "model '" + file_label(path()) +
+                                                 "': inputs after a missing optional one must be passed too; " +
+                                                 signature.to_string());
+  }
+  return run(method, std::move(ordered));
+}
+
+c10::IValue Model::forward(std::vector<c10::IValue> inputs) const { return run("forward", std::move(inputs)); }
+
+}  // namespace tsrt

@@ -1,0 +1,87 @@
+#include "model_file.h"
+
+#include <caffe2/serialize/inline_container.h>
+#include <c10/util/Exception.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tsrt/error.h"
+
+namespace tsrt::detail {
+namespace {
+
+bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+
+bool contains(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
+
+}  // namespace
+
+ModelFormat identify_model_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    throw Error(ErrorCode::kIO, "model file '" + path + "' does not exist");
+  }
+  if (std::filesystem::is_directory(path, ec)) {
+    throw Error(ErrorCode::kIO, "model file '" + path + "' is a directory, not a file");
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw Error(ErrorCode::kIO, "model file '" + path + "' cannot be opened for reading");
+  std::string head(8, '\0');
+  file.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(file.gcount()));
+
+  if (head.empty()) throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' is empty");
+  if (!starts_with(head, "PK\x03\x04")) {
+    std::string hint = "TorchScript files are zip archives written by torch.jit.save (or tsrt export)";
+    if (static_cast<unsigned char>(head[0]) == 0x80) {
+      hint = "it looks like a pickle written by torch.save(model); TorchScript needs torch.jit.save(torch.jit.script(model)) — or use tsrt export";
+    } else if (static_cast<unsigned char>(head[0]) == 0x08) {
+      hint = "it may be an ONNX file; tsrt runs TorchScript files: export the PyTorch model with tsrt export";
+    }
+    throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' is not a model archive: " + hint);
+  }
+
+  std::vector<std::string> records;
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    records = reader.getAllRecords();
+  } catch (const c10::Error& e) {
+    throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' is a damaged or truncated archive: " +
+                                              std::string(e.what_without_backtrace()));
+  }
+  bool has_code = false, has_constants = false, has_aoti = false;
+  for (const std::string& record : records) {
+    has_code |= starts_with(record, "code/");
+    has_constants |= record == "constants.pkl";
+    has_aoti |= contains(record, "aotinductor/") || record == "archive_format";
+  }
+  if (has_code && has_constants) return ModelFormat::kTorchScript;
+  if (has_aoti) return ModelFormat::kAOTInductor;
+  bool has_pickle = false;
+  for (const std::string& record : records) has_pickle |= record == "data.pkl";
+  if (has_pickle) {
+    throw Error(ErrorCode::kInvalidModel,
+                "model file '" + path +
+                    "' holds a torch.save checkpoint (weights or a pickled module), not a TorchScript program; "
+                    "export the model with torch.jit.save(torch.jit.script(model)) or tsrt export");
+  }
+  throw Error(ErrorCode::kInvalidModel, "model file '" + path +
+                                            "' is a zip archive but neither a TorchScript file nor an AOTInductor "
+                                            "package (no code/ or constants.pkl records)");
+}
+
+std::string explain_load_failure(const std::string& path, const std::string& torch_message) {
+  std::string message = "cannot load model file '" + path + "': " + torch_message;
+  if (contains(torch_message, "Unknown builtin op") || contains(torch_message, "Unknown type name")) {
+    message +=
+        "\nThe model uses an operator from a library that is not loaded (e.g. torchvision::nms). Link that "
+        "library's C++ extension into the program, or load its .so before loading the model.";
+  } else if (contains(torch_message, "version") && contains(torch_message, "maximum supported")) {
+    message += "\nThe file was written by a newer torch than this libtorch. Re-export it with the torch that tsrt "
+               "was built against, or rebuild tsrt against a newer torch.";
+  }
+  return message;
+}
+
+}  // namespace tsrt::detail

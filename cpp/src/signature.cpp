@@ -1,0 +1,27 @@
+#include "tsrt/signature.h"
+
+namespace tsrt {
+
+size_t MethodSignature::required_inputs() const {
+  size_t required = 0;
+  for (const ArgumentInfo& input : inputs) {
+    if (!input.has_default) ++required;
+  }
+  return required;
+}
+
+std::string MethodSignature::to_string() const {
+  std::string text = method + "(";
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const ArgumentInfo& input = inputs[i];
+    if (i) text += ", ";
+    text += input.name + ": " + input.type;
+    if (input.spec) text += " " + input.spec->to_string();
+    if (input.has_default) text += " = " + input.default_value;
+  }
+  text += ")";
+  if (!return_type.empty()) text += " -> " + return_type;
+  return text;
+}
+
+}  // namespace tsrt

@@ -1,0 +1,102 @@
+#include "torchscript_backend.h"
+
+#include <caffe2/serialize/file_adapter.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/script.h>
+
+#include "input_check.h"
+#include "tsrt/error.h"
+
+namespace tsrt::detail {
+namespace {
+
+// torch::jit::load only returns the extra files it is asked for by name, so list
+// the archive's records first and ask for all of them.
+std::map<std::string, std::string> list_extra_files(const std::string& path) {
+  caffe2::serialize::PyTorchStreamReader reader(path);
+  std::map<std::string, std::string> files;
+  const std::string prefix = "extra/";
+  for (const std::string& record : reader.getAllRecords()) {
+    if (record.rfind(prefix, 0) == 0) {
+      files.emplace(record.substr(prefix.size()), "");
+    }
+  }
+  return files;
+}
+
+class TorchScriptBackend final : public Backend {
+ public:
+  explicit TorchScriptBackend(torch::jit::Module module) : module_(std::move(module)) {}
+
+  std::string format() const override { return "torchscript"; }
+
+  std::vector<std::string> method_names() const override {
+    std::vector<std::string> names;
+    for (const auto& method : module_.get_methods()) {
+      names.push_back(method.name());
+    }
+    return names;
+  }
+
+  MethodSignature schema_signature(const std::string& method) const override {
+    const c10::FunctionSchema& schema = module_.get_method(method).function().getSchema();
+    MethodSignature signature;
+    signature.method = method;
+    const auto& arguments = schema.arguments();
+    // Argument 0 is the module itself.
+    for (size_t i = 1; i < arguments.size(); ++i) {
+      const c10::Argument& argument = arguments[i];
+      ArgumentInfo info;
+      info.name = argument.name();
+      info.type = argument.type()->annotation_str();
+      if (argument.default_value()) {
+        info.has_default = true;
+        std::ostringstream printed;
+        printed << *argument.default_value();
+        info.default_value = printed.str();
+      }
+      signature.inputs.push_back(std::move(info));
+    }
+    if (schema.returns().size() == 1) {
+      signature.return_type = schema.returns()[0].type()->annotation_str();
+    }
+    return signature;
+  }
+
+  void check_input_types(const std::string& method, const std::vector<c10::IValue>& inputs) const override {
+    const c10::FunctionSchema& schema = module_.get_method(method).function().getSchema();
+    for (size_t i = 0; i < inputs.size() && i + 1 < schema.arguments().size(); ++i) {
+      const c10::Argument& argument = schema.arguments()[i + 1];
+      if (!inputs[i].type()->isSubtypeOf(*argument.type())) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    method + "(): input '" + argument.name() + "' expects " + argument.type()->annotation_str() +
+                        ", got " + describe_value(inputs[i]) + " (type " + inputs[i].type()->annotation_str() + ")");
+      }
+    }
+  }
+
+  c10::IValue run(const std::string& method, std::vector<c10::IValue> inputs) const override {
+    // get_method is const and Method::operator() runs the function's executor,
+    // which LibTorch guards for concurrent callers; the module itself is shared.
+    return module_.get_method(method)(std::move(inputs));
+  }
+
+ private:
+  torch::jit::Module module_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> load_torchscript(const std::string& path, c10::Device device,
+                                          std::map<std::string, std::string>& extra_files) {
+  extra_files = list_extra_files(path);
+  torch::jit::ExtraFilesMap wanted(extra_files.begin(), extra_files.end());
+  torch::jit::Module module = torch::jit::load(path, device, wanted);
+  module.eval();
+  for (auto& [name, contents] : wanted) {
+    extra_files[name] = std::move(contents);
+  }
+  return std::make_unique<TorchScriptBackend>(std::move(module));
+}
+
+}  // namespace tsrt::detail

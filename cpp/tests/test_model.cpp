@@ -1,0 +1,151 @@
+// Unit tests of tsrt::Model on zoo exports (argv[1]: the directory the
+// export_zoo fixture wrote): loading, signatures, metadata, nested outputs,
+// input checks, load failures, and concurrent calls on one Model.
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "check.h"
+#include "tsrt/model.h"
+#include "tsrt/outputs.h"
+
+namespace fs = std::filesystem;
+using tsrt::ErrorCode;
+
+namespace {
+
+std::string dir;
+std::string zoo(const std::string& file) { return (fs::path(dir) / file).string(); }
+
+void write_file(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary);
+  out << contents;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void test_load_and_signature() {
+  const tsrt::Model model = tsrt::Model::load(zoo("mlp.script.pt"));
+  TSRT_CHECK(model.format() == "torchscript");
+  TSRT_CHECK(model.device().is_cpu());
+  TSRT_CHECK(model.has_method("forward"));
+  const tsrt::MethodSignature signature = model.signature();
+  TSRT_CHECK(signature.inputs.size() == 1);
+  TSRT_CHECK(signature.inputs[0].name == "x");
+  TSRT_CHECK(signature.inputs[0].type == "Tensor");
+  TSRT_CHECK(signature.inputs[0].spec.has_value());
+  TSRT_CHECK(signature.inputs[0].spec->shape == std::vector<int64_t>({4, 64}));
+  TSRT_CHECK(model.metadata().has_value());
+  TSRT_CHECK(model.metadata()->export_mode == "script");
+  TSRT_CHECK(model.extra_files().count("tsrt.json") == 1);
+
+  const c10::IValue out = model.forward({at::randn({3, 64})});
+  TSRT_CHECK(out.isTensor());
+  TSRT_CHECK(out.toTensor().size(0) == 3);
+}
+
+void test_extra_method() {
+  const tsrt::Model model = tsrt::Model::load(zoo("extra_method.script.pt"));
+  TSRT_CHECK(model.has_method("embed"));
+  const c10::IValue embedded = model.run("embed", {at::randn({2, 20})});
+  TSRT_CHECK(embedded.isTensor());
+  TSRT_CHECK_THROWS(model.run("nope", {at::randn({2, 20})}), ErrorCode::kInvalidArgument, "has no method 'nope'");
+}
+
+void test_nested_outputs() {
+  const tsrt::Model model = tsrt::Model::load(zoo("multi_io.script.pt"));
+  std::map<std::string, c10::IValue> named{{"a", at::randn({2, 8})}, {"b", at::randn({2, 8})},
+                                          {"index", at::randint(0, 8, {2}, at::kLong)}};
+  const c10::IValue out = model.run("forward", named);
+  const auto leaves = tsrt::flatten_outputs(out);
+  TSRT_CHECK(leaves.size() == 3);
+  TSRT_CHECK(leaves[0].path == "output[0]");
+  TSRT_CHECK(leaves[1].path.rfind("output[1]['", 0) == 0);
+  TSRT_CHECK(tsrt::path_to_filename("output[1]['scores']") == "output_1_scores");
+
+  const tsrt::Model mixed = tsrt::Model::load(zoo("mixed_outputs.script.pt"));
+  const auto mixed_leaves = tsrt::flatten_outputs(mixed.forward({at::randn({2, 5})}));
+  TSRT_CHECK(mixed_leaves[1].value.isNone());
+  TSRT_CHECK(mixed_leaves[2].value.isInt());
+  TSRT_CHECK(mixed_leaves[3].value.isDouble());
+  TSRT_CHECK(mixed_leaves[4].value.isBool());
+}
+
+void test_bad_inputs() {
+  const tsrt::Model model = tsrt::Model::load(zoo("mlp.script.pt"));
+  TSRT_CHECK_THROWS(model.forward({}), ErrorCode::kInvalidArgument, "takes 1 input, got 0. Missing: x");
+  TSRT_CHECK_THROWS(model.forward({at::randn({2, 64}), at::randn({2, 64})}), ErrorCode::kInvalidArgument, "got 2");
+  TSRT_CHECK_THROWS(model.forward({at::randn({2, 64}, at::kDouble)}), ErrorCode::kInvalidArgument,
+                    "input 'x' expects dtype float32, got float64");
+  TSRT_CHECK_THROWS(model.forward({at::randn({64})}), ErrorCode::kInvalidArgument, "expects rank 2");
+  TSRT_CHECK_THROWS(model.forward({at::randn({2, 63})}), ErrorCode::kInvalidArgument, "expects size 64 in dimension 1");
+  TSRT_CHECK_THROWS(model.forward({c10::IValue(3)}), ErrorCode::kInvalidArgument, "input 'x' expects Tensor, got int 3");
+  TSRT_CHECK_THROWS(model.run("forward", std::map<std::string, c10::IValue>{{"y", at::randn({2, 64})}}),
+                    ErrorCode::kInvalidArgument, "missing input 'x'");
+
+  // Without the metadata checks, LibTorch's own failure becomes a kRuntime error
+  // that names the model, the method and the input shapes.
+  tsrt::LoadOptions unchecked;
+  unchecked.check_inputs = false;
+  const tsrt::Model raw = tsrt::Model::load(zoo("mlp.script.pt"), unchecked);
+  TSRT_CHECK_THROWS(raw.forward({at::randn({2, 63})}), ErrorCode::kRuntime, "failed in forward(x: float32[2, 63])");
+}
+
+void test_bad_files() {
+  TSRT_CHECK_THROWS(tsrt::Model::load(zoo("missing.pt")), ErrorCode::kIO, "does not exist");
+  const std::string text = zoo("not_a_model.pt");
+  write_file(text, "hello, I am not a model\n");
+  TSRT_CHECK_THROWS(tsrt::Model::load(text), ErrorCode::kInvalidModel, "not a model archive");
+  const std::string empty = zoo("empty.pt");
+  write_file(empty, "");
+  TSRT_CHECK_THROWS(tsrt::Model::load(empty), ErrorCode::kInvalidModel, "is empty");
+  const std::string whole = read_file(zoo("mlp.script.pt"));
+  const std::string truncated = zoo("truncated.pt");
+  write_file(truncated, whole.substr(0, whole.size() / 2));
+  TSRT_CHECK_THROWS(tsrt::Model::load(truncated), ErrorCode::kInvalidModel, "truncated.pt");
+  TSRT_CHECK_THROWS(tsrt::Model::load(zoo("mlp.script.pt"), {"tpu"}), ErrorCode::kInvalidArgument, "unknown device 'tpu'");
+}
+
+void test_threads() {
+  const tsrt::Model model = tsrt::Model::load(zoo("resnet_cnn.script.pt"));
+  std::vector<at::Tensor> inputs;
+  std::vector<at::Tensor> expected;
+  for (int i = 0; i < 4; ++i) {
+    inputs.push_back(at::randn({1 + i % 2, 3, 24 + 8 * i, 32}));
+    expected.push_back(model.forward({inputs.back()}).toTensor());
+  }
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int call = 0; call < 25; ++call) {
+        const int which = (t + call) % 4;
+        const at::Tensor out = model.forward({inputs[which]}).toTensor();
+        if (!at::equal(out, expected[which])) ++mismatches;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  TSRT_CHECK(mismatches == 0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  TSRT_CHECK(argc == 2);
+  dir = argv[1];
+  test_load_and_signature();
+  test_extra_method();
+  test_nested_outputs();
+  test_bad_inputs();
+  test_bad_files();
+  test_threads();
+  std::cout << "test_model: all checks passed\n";
+  return 0;
+}

@@ -1,0 +1,177 @@
+// infer: run a model file from the shell. Parses flags, calls libtsrt, prints.
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <iostream>
+#include <map>
+
+#include "infer_args.h"
+#include "infer_print.h"
+#include "tsrt/error.h"
+#include "tsrt/model.h"
+#include "tsrt/npy.h"
+
+namespace {
+
+using tsrt::Error;
+using tsrt::ErrorCode;
+using tsrt::cli::FedInput;
+
+double elapsed_ms(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// A command-line literal for an int, float or bool argument.
+c10::IValue parse_literal(const tsrt::ArgumentInfo& argument, const std::string& text) {
+  const std::string where = "--input " + argument.name + "=" + text;
+  try {
+    size_t used = 0;
+    if (argument.type == "int") {
+      const int64_t value = std::stoll(text, &used);
+      if (used == text.size()) return value;
+    } else if (argument.type == "float") {
+      const double value = std::stod(text, &used);
+      if (used == text.size()) return value;
+    } else if (argument.type == "bool") {
+      if (text == "true" || text == "True" || text == "1") return true;
+      if (text == "false" || text == "False" || text == "0") return false;
+    } else if (argument.type == "str") {
+      return text;
+    } else {
+      throw Error(ErrorCode::kInvalidArgument,
+                  where + ": input '" + argument.name + "' is a " + argument.type + "; give a .npy file");
+    }
+  } catch (const std::logic_error&) {
+  }
+  throw Error(ErrorCode::kInvalidArgument, where + ": not a valid " + argument.type);
+}
+
+std::string missing_inputs_message(const tsrt::MethodSignature& signature, const std::vector<std::string>& missing) {
+  std::string message = signature.method + "() needs inputs that were not given:";
+  for (const std::string& name : missing) message += " " + name;
+  message += "\nthe model takes:\n";
+  for (const auto& argument : signature.inputs) {
+    message += "  " + argument.name + ": " + argument.type;
+    if (argument.spec) message += " " + argument.spec->to_string();
+    if (argument.has_default) message += " = " + argument.default_value;
+    message += "\n";
+  }
+  message += "give them with --input NAME=FILE.npy or --shape NAME=DIMS:DTYPE";
+  return message;
+}
+
+// Builds the inputs of one call from the flags: positional files, --input,
+// --shape, and, for inputs the file's metadata describes, random data.
+std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::InferArgs& args) {
+  const tsrt::MethodSignature signature = model.signature(args.method);
+  const auto& arguments = signature.inputs;
+  if (args.positional_inputs.size() > arguments.size()) {
+    throw Error(ErrorCode::kInvalidArgument, signature.method + "() takes " + std::to_string(arguments.size()) +
+                                                 " inputs, but " + std::to_string(args.positional_inputs.size()) +
+                                                 " input files were given; " + signature.to_string());
+  }
+  std::map<std::string, FedInput> given;
+  for (size_t i = 0; i < args.positional_inputs.size(); ++i) {
+    const std::string& file = args.positional_inputs[i];
+    given[arguments[i].name] = {arguments[i].name, tsrt::load_npy(file), "file " + file};
+  }
+  // The index of input `name`, whose value must not be given yet.
+  auto find_argument = [&](const std::string& name, const std::string& flag) -> size_t {
+    for (size_t i = 0; i < arguments.size(); ++i) {
+      if (arguments[i].name == name) {
+        if (given.count(name)) throw Error(ErrorCode::kInvalidArgument, "input '" + name + "' is given twice");
+        return i;
+      }
+    }
+    throw Error(ErrorCode::kInvalidArgument, flag + ": " + signature.method + "() has no input named '" + name +
+                                                 "'; " + signature.to_string());
+  };
+  for (const auto& [name, value] : args.named_inputs) {
+    const tsrt::ArgumentInfo& argument = arguments[find_argument(name, "--input " + name + "=" + value)];
+    if (ends_with(value, ".npy")) {
+      given[name] = {name, tsrt::load_npy(value), "file " + value};
+    } else {
+      given[name] = {name, parse_literal(argument, value), "value"};
+    }
+  }
+  for (const std::string& text : args.shape_specs) {
+    const tsrt::TensorSpec spec = tsrt::parse_tensor_spec(text);
+    // Each input's seed is the base seed plus its position: reproducible per input.
+    const uint64_t seed = args.seed + find_argument(spec.name, "--shape " + text);
+    given[spec.name] = {spec.name, tsrt::random_tensor(spec, seed), "random, seed " + std::to_string(seed)};
+  }
+
+  std::vector<FedInput> inputs;
+  std::vector<std::string> missing;
+  for (size_t i = 0; i < arguments.size(); ++i) {
+    const auto& argument = arguments[i];
+    auto found = given.find(argument.name);
+    if (found != given.end()) {
+      inputs.push_back(found->second);
+    } else if (argument.spec) {
+      const uint64_t seed = args.seed + i;
+      inputs.push_back({argument.name, tsrt::random_tensor(*argument.spec, seed),
+                        "random from metadata, seed " + std::to_string(seed)});
+    } else if (argument.has_default) {
+      break;  // this and the later arguments take their defaults
+    } else {
+      missing.push_back(argument.name);
+    }
+  }
+  if (!missing.empty()) throw Error(ErrorCode::kInvalidArgument, missing_inputs_message(signature, missing));
+  return inputs;
+}
+
+int run(const tsrt::cli::InferArgs& args) {
+  tsrt::LoadOptions options;
+  options.device = args.device;
+  options.check_inputs = args.check_inputs;
+  const auto load_start = std::chrono::steady_clock::now();
+  const tsrt::Model model = tsrt::Model::load(args.model_path, options);
+  const double load_ms = elapsed_ms(load_start);
+
+  if (args.info) {
+    const auto info = tsrt::cli::info_report(model);
+    std::cout << (args.json ? info.dump(2) + "\n" : tsrt::cli::format_info(info));
+    return 0;
+  }
+  const std::vector<FedInput> inputs = gather_inputs(model, args);
+  std::vector<c10::IValue> values;
+  for (const FedInput& input : inputs) values.push_back(input.value);
+
+  const auto run_start = std::chrono::steady_clock::now();
+  const c10::IValue output = model.run(args.method, std::move(values));
+  const double run_ms = elapsed_ms(run_start);
+
+  const auto leaves = tsrt::flatten_outputs(output, model.signature(args.method).output_names);
+  const auto report = tsrt::cli::run_report(model, args.method, inputs, leaves, load_ms, run_ms, args.show_values);
+  if (!args.save_outputs_dir.empty()) tsrt::cli::save_outputs(args.save_outputs_dir, leaves);
+  std::cout << (args.json ? report.dump(2) + "\n" : tsrt::cli::format_report(report));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const tsrt::cli::InferArgs args = tsrt::cli::parse_infer_args(argc, argv);
+    if (args.help) {
+      std::cout << tsrt::cli::infer_usage();
+      return 0;
+    }
+    return run(args);
+  } catch (const Error& e) {
+    std::cerr << "infer: error: " << e.what() << "\n";
+    const bool usage_error = e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kIO;
+    return usage_error ? 2 : 1;
+  } catch (const std::exception& e) {
+    // libtsrt wraps LibTorch's errors; anything else is a bug, but still not a crash.
+    std::cerr << "infer: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}

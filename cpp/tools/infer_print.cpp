@@ -1,0 +1,219 @@
+#include "infer_print.h"
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <set>
+#include <sstream>
+
+#include "tsrt/error.h"
+#include "tsrt/npy.h"
+
+namespace tsrt::cli {
+namespace {
+
+using nlohmann::json;
+
+json tensor_summary(const at::Tensor& tensor, int show_values) {
+  json out;
+  out["kind"] = "tensor";
+  out["dtype"] = dtype_name(tensor.scalar_type());
+  out["shape"] = tensor.sizes().vec();
+  out["device"] = tensor.device().str();
+  const at::Tensor cpu = tensor.detach().to(at::kCPU);
+  if (cpu.numel() > 0) {
+    // Complex outputs are summarised by magnitude.
+    const at::Tensor values = (cpu.is_complex() ? cpu.abs() : cpu).to(at::kDouble).flatten();
+    out["min"] = values.min().item<double>();
+    out["max"] = values.max().item<double>();
+    out["mean"] = values.mean().item<double>();
+    const int64_t count = std::min<int64_t>(show_values, values.numel());
+    std::vector<double> first(values.data_ptr<double>(), values.data_ptr<double>() + count);
+    out["values"] = first;
+  }
+  return out;
+}
+
+json leaf_summary(const c10::IValue& value, int show_values) {
+  if (value.isTensor()) return tensor_summary(value.toTensor(), show_values);
+  json out;
+  if (value.isNone()) {
+    out["kind"] = "none";
+    out["value"] = nullptr;
+  } else if (value.isBool()) {
+    out["kind"] = "bool";
+    out["value"] = value.toBool();
+  } else if (value.isInt()) {
+    out["kind"] = "int";
+    out["value"] = value.toInt();
+  } else if (value.isDouble()) {
+    out["kind"] = "float";
+    out["value"] = value.toDouble();
+  } else if (value.isString()) {
+    out["kind"] = "str";
+    out["value"] = value.toStringRef();
+  } else {
+    out["kind"] = value.tagKind();
+  }
+  return out;
+}
+
+std::string number(double value) {
+  std::ostringstream text;
+  text << std::setprecision(5) << value;
+  return text.str();
+}
+
+std::string shape_text(const json& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i].get<int64_t>());
+  return text + "]";
+}
+
+}  // namespace
+
+json run_report(const Model& model, const std::string& method, const std::vector<FedInput>& inputs,
+                const std::vector<OutputLeaf>& outputs, double load_ms, double run_ms, int show_values) {
+  json report;
+  report["model"] = model.path();
+  report["format"] = model.format();
+  report["device"] = model.device().str();
+  report["method"] = method;
+  report["load_ms"] = load_ms;
+  report["run_ms"] = run_ms;
+  report["inputs"] = json::array();
+  for (const FedInput& input : inputs) {
+    json entry = leaf_summary(input.value, 0);
+    entry.erase("values");
+    entry["name"] = input.name;
+    entry["source"] = input.source;
+    report["inputs"].push_back(entry);
+  }
+  report["outputs"] = json::array();
+  for (const OutputLeaf& leaf : outputs) {
+    json entry = leaf_summary(leaf.value, show_values);
+    entry["path"] = leaf.path;
+    report["outputs"].push_back(entry);
+  }
+  return report;
+}
+
+std::string format_report(const json& report) {
+  std::ostringstream text;
+  text << "model   " << report["model"].get<std::string>() << " (" << report["format"].get<std::string>() << ", "
+       << report["device"].get<std::string>() << ", loaded in " << number(report["load_ms"].get<double>()) << " ms)\n";
+  text << "method  " << report["method"].get<std::string>() << " (ran in " << number(report["run_ms"].get<double>())
+       << " ms)\n";
+  text << "inputs\n";
+  for (const json& input : report["inputs"]) {
+    text << "  " << input["name"].get<std::string>() << "  ";
+    if (input["kind"] == "tensor") {
+      text << input["dtype"].get<std::string>() << shape_text(input["shape"]);
+    } else {
+      text << input["kind"].get<std::string>() << " " << input["value"].dump();
+    }
+    text << "  (" << input["source"].get<std::string>() << ")\n";
+  }
+  text << "outputs\n";
+  for (const json& output : report["outputs"]) {
+    text << "  " << output["path"].get<std::string>() << "  ";
+    if (output["kind"] != "tensor") {
+      text << output["kind"].get<std::string>() << " " << (output.contains("value") ? output["value"].dump() : "") << "\n";
+      continue;
+    }
+    text << output["dtype"].get<std::string>() << shape_text(output["shape"]);
+    if (output.contains("min")) {
+      text << "  min " << number(output["min"].get<double>()) << "  max " << number(output["max"].get<double>())
+           << "  mean " << number(output["mean"].get<double>()) << "\n      [";
+      const json& values = output["values"];
+      for (size_t i = 0; i < values.size(); ++i) text << (i ? ", " : "") << number(values[i].get<double>());
+      int64_t numel = 1;
+      for (const auto& size : output["shape"]) numel *= size.get<int64_t>();
+      text << (static_cast<int64_t>(values.size()) < numel ? ", ...]" : "]");
+    } else {
+      text << "  (empty)";
+    }
+    text << "\n";
+  }
+  return text.str();
+}
+
+json info_report(const Model& model) {
+  json info;
+  info["model"] = model.path();
+  info["format"] = model.format();
+  info["methods"] = json::array();
+  for (const std::string& method : model.method_names()) {
+    const MethodSignature signature = model.signature(method);
+    json entry;
+    entry["name"] = method;
+    entry["signature"] = signature.to_string();
+    entry["inputs"] = json::array();
+    for (const ArgumentInfo& argument : signature.inputs) {
+      json input{{"name", argument.name}, {"type", argument.type}, {"has_default", argument.has_default}};
+      if (argument.spec) input["spec"] = argument.spec->to_string();
+      entry["inputs"].push_back(input);
+    }
+    entry["output_names"] = signature.output_names;
+    info["methods"].push_back(entry);
+  }
+  info["extra_files"] = json::array();
+  for (const auto& [name, contents] : model.extra_files()) info["extra_files"].push_back(name);
+  if (model.metadata()) info["metadata"] = json::parse(model.metadata()->json);
+  return info;
+}
+
+std::string format_info(const json& info) {
+  std::ostringstream text;
+  text << "model   " << info["model"].get<std::string>() << " (" << info["format"].get<std::string>() << ")\n";
+  text << "methods\n";
+  for (const json& method : info["methods"]) text << "  " << method["signature"].get<std::string>() << "\n";
+  if (info.contains("metadata")) {
+    const json& meta = info["metadata"];
+    text << "exported by " << meta.value("producer", "?") << " with torch " << meta.value("torch_version", "?")
+         << " (mode " << meta.value("export_mode", "?") << ") from " << meta.value("source", "?") << "\n";
+  } else {
+    text << "no tsrt metadata: inputs must be given with --input or --shape\n";
+  }
+  return text.str();
+}
+
+std::vector<std::string> save_outputs(const std::string& dir, const std::vector<OutputLeaf>& outputs) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error(ErrorCode::kIO, "cannot create output directory '" + dir + "': " + ec.message());
+  json manifest = json::object();
+  std::vector<std::string> written;
+  std::set<std::string> used_names;
+  for (const OutputLeaf& leaf : outputs) {
+    at::Tensor tensor;
+    if (leaf.value.isTensor()) {
+      tensor = leaf.value.toTensor();
+    } else if (leaf.value.isInt()) {
+      tensor = at::scalar_tensor(leaf.value.toInt(), at::kLong);
+    } else if (leaf.value.isDouble()) {
+      tensor = at::scalar_tensor(leaf.value.toDouble(), at::kDouble);
+    } else if (leaf.value.isBool()) {
+      tensor = at::scalar_tensor(leaf.value.toBool(), at::kBool);
+    } else {
+      manifest[leaf.path] = nullptr;  // None and strings have no .npy form
+      continue;
+    }
+    // Two paths can sanitise to one name ("a[0]" and "a_0"); keep both files.
+    std::string file = path_to_filename(leaf.path) + ".npy";
+    for (int n = 2; used_names.count(file); ++n) file = path_to_filename(leaf.path) + "_" + std::to_string(n) + ".npy";
+    used_names.insert(file);
+    const std::string full = (std::filesystem::path(dir) / file).string();
+    save_npy(full, tensor);
+    manifest[leaf.path] = file;
+    written.push_back(full);
+  }
+  std::ofstream out(std::filesystem::path(dir) / "outputs.json");
+  out << manifest.dump(2) << "\n";
+  if (!out) throw Error(ErrorCode::kIO, "cannot write " + dir + "/outputs.json");
+  return written;
+}
+
+}  // namespace tsrt::cli

@@ -1,0 +1,36 @@
+#pragma once
+// Printing and saving what infer ran: text for people, JSON for machines.
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tsrt/model.h"
+#include "tsrt/outputs.h"
+
+namespace tsrt::cli {
+
+/// One input as it was fed to the model, and where it came from.
+struct FedInput {
+  std::string name;
+  c10::IValue value;
+  std::string source;  ///< "file a.npy", "random (seed 0)", "value"
+};
+
+/// The JSON summary of a run: model, inputs, outputs with stats and first values, timings.
+nlohmann::json run_report(const Model& model, const std::string& method, const std::vector<FedInput>& inputs,
+                          const std::vector<OutputLeaf>& outputs, double load_ms, double run_ms, int show_values);
+
+/// The same report as text.
+std::string format_report(const nlohmann::json& report);
+
+/// Methods, signatures and metadata of a model, as JSON and as text.
+nlohmann::json info_report(const Model& model);
+std::string format_info(const nlohmann::json& info);
+
+/// Writes each leaf to `dir`/<path>.npy (scalars as 0-d arrays, None skipped) and
+/// an outputs.json manifest. Returns the files written.
+std::vector<std::string> save_outputs(const std::string& dir, const std::vector<OutputLeaf>& outputs);
+
+}  // namespace tsrt::cli

@@ -1,0 +1,69 @@
+"""The Python face of libtsrt's Model: load a file, call it like a module."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tsrt import _C
+
+
+class Model:
+    """A model file loaded by the C++ runtime.
+
+    Call it with torch tensors or numpy arrays (positionally or by input name);
+    it returns torch tensors in the model's own output structure (tuples, lists,
+    dicts, scalars, None). The GIL is released while C++ runs, so threads sharing
+    one Model run in parallel.
+    """
+
+    def __init__(self, handle: "_C.Model") -> None:
+        self._handle = handle
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._handle.run("forward", args, kwargs)
+
+    def run(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Runs `method` (forward or a @torch.jit.export method)."""
+        return self._handle.run(method, args, kwargs)
+
+    @property
+    def path(self) -> str:
+        return self._handle.path
+
+    @property
+    def device(self) -> str:
+        return self._handle.device
+
+    @property
+    def format(self) -> str:
+        return self._handle.format
+
+    @property
+    def methods(self) -> list[str]:
+        return self._handle.methods
+
+    def signature(self, method: str = "forward") -> dict[str, Any]:
+        """Inputs (name, TorchScript type, default, tsrt spec) and return type of `method`."""
+        return self._handle.signature(method)
+
+    @property
+    def extra_files(self) -> dict[str, bytes]:
+        return self._handle.extra_files
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        """The tsrt metadata of the file, or None for files tsrt did not export."""
+        text = self._handle.metadata_json
+        return None if text is None else json.loads(text)
+
+    def __repr__(self) -> str:
+        return f"tsrt.Model({self.path!r}, format={self.format}, device={self.device}, methods={self.methods})"
+
+
+def load(path: str, device: str = "cpu", check_inputs: bool = True) -> Model:
+    """Loads a model file with libtsrt on `device` ("cpu", "cuda", "cuda:N").
+
+    Raises tsrt.Error when the file is missing or not a loadable model.
+    """
+    return Model(_C.load(str(path), device, check_inputs))

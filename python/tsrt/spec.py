@@ -1,0 +1,149 @@
+"""Input specifications: a named tensor's dtype, example shape and varying dimensions.
+
+A `TensorSpec` is what tsrt records in a model file about each input, what the zoo
+declares for its models, and what makes fresh random inputs for parity checks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import torch
+
+_DTYPES: dict[str, torch.dtype] = {
+    "bool": torch.bool,
+    "uint8": torch.uint8,
+    "int8": torch.int8,
+    "int16": torch.int16,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "complex64": torch.complex64,
+    "complex128": torch.complex128,
+}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """'float32' for torch.float32: the names tsrt writes in metadata and the CLI reads."""
+    for name, candidate in _DTYPES.items():
+        if candidate == dtype:
+            return name
+    raise ValueError(f"dtype {dtype} is not supported by tsrt")
+
+
+def dtype_from_name(name: str) -> torch.dtype:
+    try:
+        return _DTYPES[name]
+    except KeyError:
+        raise ValueError(f"unknown dtype '{name}'; expected one of {', '.join(_DTYPES)}") from None
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One tensor input of a model.
+
+    shape: the example shape. dynamic_dims: the dimensions whose size may differ
+    at run time (the batch dimension, a sequence length). value_range: [low, high)
+    of random values; integer inputs such as token ids need one.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: torch.dtype = torch.float32
+    dynamic_dims: tuple[int, ...] = ()
+    value_range: tuple[float, float] | None = None
+
+    def with_sizes(self, sizes: Mapping[int, int]) -> tuple[int, ...]:
+        """The example shape with the dynamic dimensions in `sizes` replaced."""
+        shape = list(self.shape)
+        for dim, size in sizes.items():
+            if dim not in self.dynamic_dims:
+                raise ValueError(f"input '{self.name}': dimension {dim} is not dynamic")
+            shape[dim] = size
+        return tuple(shape)
+
+    def random(self, generator: torch.Generator, sizes: Mapping[int, int] | None = None) -> torch.Tensor:
+        """A fresh random tensor of this spec (dynamic dimensions resized by `sizes`)."""
+        shape = self.with_sizes(sizes or {})
+        if self.dtype == torch.bool:
+            return torch.randint(0, 2, shape, generator=generator).bool()
+        if self.dtype.is_floating_point or self.dtype.is_complex:
+            low, high = self.value_range or (-1.0, 1.0)
+            values = torch.rand(shape, generator=generator, dtype=torch.float64) * (high - low) + low
+            return values.to(self.dtype)
+        low, high = self.value_range or (0, 10)
+        return torch.randint(int(low), int(high), shape, generator=generator, dtype=self.dtype)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "dtype": dtype_name(self.dtype),
+            "shape": list(self.shape),
+            "dynamic_dims": list(self.dynamic_dims),
+        }
+        if self.value_range is not None:
+            out["value_range"] = list(self.value_range)
+        return out
+
+    @staticmethod
+    def from_json(obj: Mapping[str, Any]) -> "TensorSpec":
+        value_range = obj.get("value_range")
+        return TensorSpec(
+            name=obj["name"],
+            shape=tuple(obj["shape"]),
+            dtype=dtype_from_name(obj["dtype"]),
+            dynamic_dims=tuple(obj.get("dynamic_dims", ())),
+            value_range=tuple(value_range) if value_range is not None else None,
+        )
+
+    @staticmethod
+    def parse(text: str) -> "TensorSpec":
+        """Parses 'NAME=1x3x224x224:float32' (the dtype defaults to float32)."""
+        match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)=(\d+(?:x\d+)*)?(?::([a-z0-9]+))?", text.strip())
+        if not match:
+            raise ValueError(f"bad input spec '{text}': expected NAME=DIMxDIM...:DTYPE, e.g. x=1x3x224x224:float32")
+        name, dims, dtype = match.groups()
+        shape = tuple(int(d) for d in dims.split("x")) if dims else ()
+        return TensorSpec(name, shape, dtype_from_name(dtype or "float32"))
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Parity tolerance: |actual - expected| <= atol + rtol * |expected|, elementwise."""
+
+    atol: float = 1e-5
+    rtol: float = 1e-4
+
+    def to_json(self) -> dict[str, float]:
+        return {"atol": self.atol, "rtol": self.rtol}
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A model of the zoo: how to build it, its inputs, and how it may be exported."""
+
+    name: str
+    factory: Any  # Callable[[], torch.nn.Module]
+    inputs: tuple[TensorSpec, ...]
+    modes: tuple[str, ...]  # valid TorchScript export modes: "trace", "script"
+    tolerance: Tolerance = Tolerance()
+    # Extra methods exported with @torch.jit.export, each with its own inputs.
+    methods: Mapping[str, tuple[TensorSpec, ...]] = field(default_factory=dict)
+    description: str = ""
+
+    def example_inputs(self, seed: int = 0, sizes: Mapping[str, Mapping[int, int]] | None = None,
+                       specs: tuple[TensorSpec, ...] | None = None) -> tuple[torch.Tensor, ...]:
+        """Fresh random inputs; `sizes` maps an input name to {dim: size} for dynamic dims."""
+        generator = torch.Generator().manual_seed(seed)
+        sizes = sizes or {}
+        return tuple(spec.random(generator, sizes.get(spec.name)) for spec in (specs or self.inputs))
+
+    def build(self) -> torch.nn.Module:
+        """A new instance in eval mode, with deterministic weights."""
+        torch.manual_seed(0)
+        return self.factory().eval()

@@ -1,0 +1,37 @@
+"""Exports every model of the zoo (models/) in each of its valid modes.
+
+    python scripts/export_zoo.py --out artifacts/zoo [--only mlp,gated]
+
+Writes OUT/<model>.<mode>.pt, each with its tsrt metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ lives at the repo root
+
+import models  # noqa: E402
+from tsrt.export import export_zoo_entry  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="directory for the .pt files")
+    parser.add_argument("--only", help="comma-separated model names (default: the whole zoo)")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+    names = args.only.split(",") if args.only else list(models.ZOO)
+    for name in names:
+        entry = models.get(name)
+        for mode in entry.modes:
+            report = export_zoo_entry(entry, Path(args.out) / f"{name}.{mode}.pt", mode)
+            if not args.quiet:
+                print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
