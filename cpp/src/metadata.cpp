@@ -41,9 +41,12 @@ ModelMetadata parse_metadata(const std::string& json_text, const std::string& so
     metadata.torch_version = doc.value("torch_version", "");
     metadata.export_mode = doc.value("export_mode", "");
     metadata.source = doc.value("source", "");
-    for (const auto& [name, method] : doc.value("methods", nlohmann::json::object()).items()) {
+    // Bound to a local: items() of the temporary that value() returns would dangle.
+    const nlohmann::json methods = doc.value("methods", nlohmann::json::object());
+    for (const auto& [name, method] : methods.items()) {
       MethodMetadata described;
-      for (const auto& input : method.value("inputs", nlohmann::json::array())) {
+      const nlohmann::json inputs = method.value("inputs", nlohmann::json::array());
+      for (const auto& input : inputs) {
         described.inputs.push_back(spec_from_json(input));
       }
       described.output_names = method.value("outputs", std::vector<std::string>{});

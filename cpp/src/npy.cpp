@@ -68,6 +68,11 @@ bool host_is_little_endian() {
   throw Error(ErrorCode::kInvalidArgument, source + ": " + message);
 }
 
+/// Fails for a header that numpy would not have written.
+[[noreturn]] void fail_malformed(const std::string& source, const std::string& problem) {
+  fail(source, problem + "; the file is corrupt or was not written by numpy");
+}
+
 /// Returns `text` in single quotes, non-printable bytes escaped and long text cut,
 /// so that a corrupt header can be shown in an error message.
 std::string quote(const std::string& text) {
@@ -128,8 +133,8 @@ class HeaderParser {
 
  private:
   [[noreturn]] void error(const std::string& what) const {
-    fail(source_, "malformed .npy header (" + what + " at character " + std::to_string(pos_) +
-                      "): " + quote(text_) + "; the file is corrupt or was not written by numpy");
+    fail_malformed(source_, "malformed .npy header (" + what + " at character " + std::to_string(pos_) +
+                                "): " + quote(text_));
   }
 
   bool at(char c) const { return pos_ < text_.size() && text_[pos_] == c; }
@@ -292,7 +297,7 @@ DataType parse_descr(const PyValue& value, const std::string& source) {
          "save each field as its own array, e.g. np.save(path, np.ascontiguousarray(a['field']))");
   }
   if (value.kind != PyValue::Kind::kString) {
-    fail(source, "the header's 'descr' is not a string; the file is corrupt or was not written by numpy");
+    fail_malformed(source, "the header's 'descr' is not a string");
   }
   const std::string& descr = value.text;
   const std::string supported =
@@ -300,7 +305,9 @@ DataType parse_descr(const PyValue& value, const std::string& source) {
       "float16/32/64 (f2, f4, f8) and complex64/128 (c8, c16)";
   size_t pos = 0;
   char byte_order = '=';
-  if (!descr.empty() && std::strchr("<>|=", descr[0]) != nullptr) byte_order = descr[pos++];
+  if (!descr.empty() && (descr[0] == '<' || descr[0] == '>' || descr[0] == '|' || descr[0] == '=')) {
+    byte_order = descr[pos++];
+  }
   if (pos >= descr.size()) fail(source, "unknown dtype " + quote(descr) + supported);
   const char kind = descr[pos++];
   switch (kind) {
@@ -322,13 +329,12 @@ DataType parse_descr(const PyValue& value, const std::string& source) {
     default:
       break;
   }
-  size_t itemsize = 0;
   const std::string size_text = descr.substr(pos);
-  if (size_text.empty() || size_text.size() > 3 ||
-      !std::all_of(size_text.begin(), size_text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+  const auto is_digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+  if (size_text.empty() || size_text.size() > 3 || !std::all_of(size_text.begin(), size_text.end(), is_digit)) {
     fail(source, "unknown dtype " + quote(descr) + supported);
   }
-  itemsize = std::stoul(size_text);
+  const size_t itemsize = std::stoul(size_text);
   for (const NpyType& t : kNpyTypes) {
     if (t.kind != kind || t.itemsize != itemsize) continue;
     const bool file_little = byte_order == '<' || (byte_order != '>' && host_is_little_endian());
@@ -344,14 +350,12 @@ DataType parse_descr(const PyValue& value, const std::string& source) {
 }
 
 std::vector<int64_t> parse_shape(const PyValue& value, const std::string& source) {
-  if (value.kind != PyValue::Kind::kTuple) {
-    fail(source, "the header's 'shape' is not a tuple of integers; the file is corrupt or was not written by numpy");
+  const auto is_int = [](const PyValue& item) { return item.kind == PyValue::Kind::kInt; };
+  if (value.kind != PyValue::Kind::kTuple || !std::all_of(value.items.begin(), value.items.end(), is_int)) {
+    fail_malformed(source, "the header's 'shape' is not a tuple of integers");
   }
   std::vector<int64_t> shape;
   for (const PyValue& dim : value.items) {
-    if (dim.kind != PyValue::Kind::kInt) {
-      fail(source, "the header's 'shape' is not a tuple of integers; the file is corrupt or was not written by numpy");
-    }
     if (!dim.int_fits) fail(source, "dimension " + dim.text + " in the header's shape is too large");
     if (dim.integer < 0) {
       fail(source, "negative dimension " + dim.text + " in the header's shape; the file is corrupt");
@@ -369,7 +373,7 @@ struct Header {
 
 Header interpret_header(const PyValue& dict, const std::string& source) {
   if (dict.kind != PyValue::Kind::kDict) {
-    fail(source, "the .npy header is not a dict; the file is corrupt or was not written by numpy");
+    fail_malformed(source, "the .npy header is not a dict");
   }
   const PyValue* descr = nullptr;
   const PyValue* fortran_order = nullptr;
@@ -384,8 +388,9 @@ Header interpret_header(const PyValue& dict, const std::string& source) {
       else if (key.text == "shape") slot = &shape;
     }
     if (slot == nullptr) {
-      fail(source, "unexpected key " + (key.kind == PyValue::Kind::kString ? quote(key.text) : std::string("(not a string)")) +
-                       " in the .npy header; expected exactly 'descr', 'fortran_order' and 'shape'");
+      const std::string name = key.kind == PyValue::Kind::kString ? quote(key.text) : std::string("(not a string)");
+      fail(source,
+           "unexpected key " + name + " in the .npy header; expected exactly 'descr', 'fortran_order' and 'shape'");
     }
     if (*slot != nullptr) fail(source, "key " + quote(key.text) + " appears twice in the .npy header");
     *slot = value;
@@ -393,12 +398,12 @@ Header interpret_header(const PyValue& dict, const std::string& source) {
   for (const auto& [name, field] : {std::pair<const char*, const PyValue*>{"descr", descr},
                                     {"fortran_order", fortran_order}, {"shape", shape}}) {
     if (field == nullptr) {
-      fail(source, std::string("the .npy header has no '") + name + "' key; the file is corrupt or was not written by numpy");
+      fail_malformed(source, std::string("the .npy header has no '") + name + "' key");
     }
   }
   Header header{parse_descr(*descr, source), parse_shape(*shape, source)};
   if (fortran_order->kind != PyValue::Kind::kBool) {
-    fail(source, "the header's 'fortran_order' is not True or False; the file is corrupt or was not written by numpy");
+    fail_malformed(source, "the header's 'fortran_order' is not True or False");
   }
   if (fortran_order->boolean) {
     // Transposing on load would hide a copy of the whole array; make the writer fix it.
@@ -554,7 +559,9 @@ at::Tensor parse_npy(const char* data, size_t size, const std::string& source) {
     fail(source, "not a .npy file (it does not start with the magic string \\x93NUMPY); "
                  "write it with numpy.save");
   }
-  if (size < kMagicSize + 2) fail(source, "the file ends inside the .npy preamble (" + std::to_string(size) + " bytes)");
+  if (size < kMagicSize + 2) {
+    fail(source, "the file ends inside the .npy preamble (" + std::to_string(size) + " bytes)");
+  }
   const unsigned major = bytes[kMagicSize];
   const unsigned minor = bytes[kMagicSize + 1];
   if (minor != 0 || major < 1 || major > 3) {

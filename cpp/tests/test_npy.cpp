@@ -323,14 +323,16 @@ void test_refused_files(const std::string& dir) {
   TSRT_CHECK_THROWS(parse(make_npy(1, header("'<f4'", "(9223372036854775808,)"))), kArg, "too large");
   TSRT_CHECK_THROWS(parse(make_npy(1, header("'<f4'", "(4294967296, 4294967296)"))), kArg, "overflows 64 bits");
   TSRT_CHECK_THROWS(parse(make_npy(1, header("'<f4'", "(0, 4611686018427387904, 4)"))), kArg, "overflows 64 bits");
-  TSRT_CHECK_THROWS(parse(make_npy(1, header("'<f4'", "(5)"), std::string(20, '\0'))), kArg, "'shape' is not a tuple");
-  TSRT_CHECK_THROWS(parse(make_npy(1, header("'<f4'", "[5]"), std::string(20, '\0'))), kArg, "'shape' is not a tuple");
-  TSRT_CHECK_THROWS(parse(make_npy(1, header("'<f4'", "(True,)"), std::string(4, '\0'))), kArg, "'shape' is not a tuple");
+  // (5) is 5 in Python, not a 1-tuple.
+  const std::string not_tuple = "'shape' is not a tuple";
+  TSRT_CHECK_THROWS(parse(make_npy(1, header("'<f4'", "(5)"), std::string(20, '\0'))), kArg, not_tuple);
+  TSRT_CHECK_THROWS(parse(make_npy(1, header("'<f4'", "[5]"), std::string(20, '\0'))), kArg, not_tuple);
+  TSRT_CHECK_THROWS(parse(make_npy(1, header("'<f4'", "(True,)"), std::string(4, '\0'))), kArg, not_tuple);
   TSRT_CHECK_THROWS(parse(make_npy(1, header("'<f4'", "(2.5,)"))), kArg, "expected an integer");
 
   // Data that doesn't match the shape, either way.
   TSRT_CHECK_THROWS(parse(make_npy(1, header("'<f4'", "(2, 3)"), std::string(20, '\0'))), kArg,
-                    "the data section is 20 bytes but shape (2, 3) of dtype '<f4' needs 24 bytes; the file is truncated");
+                    "data section is 20 bytes but shape (2, 3) of dtype '<f4' needs 24 bytes; the file is truncated");
   TSRT_CHECK_THROWS(parse(make_npy(1, header("'<f4'", "(2, 3)"), std::string(28, '\0'))), kArg,
                     "is 28 bytes but shape (2, 3) of dtype '<f4' needs 24 bytes; the file has trailing data");
   TSRT_CHECK_THROWS(parse(make_npy(1, header("'<f4'", "()"))), kArg, "is 0 bytes but shape () of dtype '<f4' needs 4");

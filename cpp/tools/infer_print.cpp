@@ -14,7 +14,7 @@
 namespace tsrt::cli {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 json tensor_summary(const at::Tensor& tensor, int show_values) {
   json out;

@@ -19,15 +19,15 @@ struct FedInput {
 };
 
 /// The JSON summary of a run: model, inputs, outputs with stats and first values, timings.
-nlohmann::json run_report(const Model& model, const std::string& method, const std::vector<FedInput>& inputs,
+nlohmann::ordered_json run_report(const Model& model, const std::string& method, const std::vector<FedInput>& inputs,
                           const std::vector<OutputLeaf>& outputs, double load_ms, double run_ms, int show_values);
 
 /// The same report as text.
-std::string format_report(const nlohmann::json& report);
+std::string format_report(const nlohmann::ordered_json& report);
 
 /// Methods, signatures and metadata of a model, as JSON and as text.
-nlohmann::json info_report(const Model& model);
-std::string format_info(const nlohmann::json& info);
+nlohmann::ordered_json info_report(const Model& model);
+std::string format_info(const nlohmann::ordered_json& info);
 
 /// Writes each leaf to `dir`/<path>.npy (scalars as 0-d arrays, None skipped) and
 /// an outputs.json manifest. Returns the files written.
