@@ -120,7 +120,9 @@ c10::IValue to_ivalue(py::handle object, const std::string& where) {
       if (!unified) throw Error(ErrorCode::kInvalidArgument, where + ": list elements must all have one type");
       element_type = *unified;
     }
-    c10::impl::GenericList list(element_type);
+    // A tensor's IValue type carries its sizes; List[Tensor(2x3)] is no List[Tensor]
+    // to TorchScript (lists are invariant), so drop the shapes.
+    c10::impl::GenericList list(c10::unshapedType(element_type));
     for (auto& element : elements) list.push_back(std::move(element));
     return list;
   }
@@ -136,7 +138,8 @@ c10::IValue to_ivalue(py::handle object, const std::string& where) {
       value_type = value_type ? c10::unifyTypes(value_type, value.type()).value_or(c10::AnyType::get()) : value.type();
       entries.emplace_back(std::move(key), std::move(value));
     }
-    c10::impl::GenericDict typed(c10::StringType::get(), value_type ? value_type : c10::TensorType::get());
+    c10::impl::GenericDict typed(c10::StringType::get(),
+                                 value_type ? c10::unshapedType(value_type) : c10::TensorType::get());
     for (auto& [key, value] : entries) typed.insert(key, std::move(value));
     return typed;
   }

@@ -8,6 +8,7 @@
 #include "tsrt/error.h"
 #include "tsrt/model.h"
 #include "tsrt/npy.h"
+#include "tsrt/verify.h"
 
 namespace py = pybind11;
 
@@ -106,6 +107,25 @@ PYBIND11_MODULE(_C, m) {
         if (!model.metadata()) return py::none();
         return py::str(model.metadata()->json);
       })
+      .def("verify", [](const Model& model) {
+        VerifyReport report;
+        {
+          py::gil_scoped_release no_gil;
+          report = verify_golden(model);
+        }
+        py::list checks;
+        for (const OutputCheck& check : report.checks) {
+          py::dict entry;
+          entry["pair"] = check.pair;
+          entry["path"] = check.path;
+          entry["passed"] = check.passed;
+          entry["max_abs"] = check.max_abs;
+          entry["max_rel"] = check.max_rel;
+          entry["detail"] = check.detail;
+          checks.append(entry);
+        }
+        return checks;
+      })
       .def("run", &run, py::arg("method"), py::arg("args"), py::arg("kwargs"));
 
   m.def(
@@ -122,7 +142,14 @@ PYBIND11_MODULE(_C, m) {
   m.def("load_npy", [](const std::string& path) { return to_python(load_npy(path)); }, py::arg("path"));
   m.def(
       "save_npy",
-      [](const std::string& path, py::handle tensor) { save_npy(path, to_ivalue(tensor, "tensor").toTensor()); },
+      [](const std::string& path, py::handle tensor) {
+        const c10::IValue value = to_ivalue(tensor, "save_npy");
+        if (!value.isTensor()) {
+          throw Error(ErrorCode::kInvalidArgument, "save_npy: expected a tensor or numpy array, got " +
+                                                       py::str(py::type::of(tensor).attr("__name__")).cast<std::string>());
+        }
+        save_npy(path, value.toTensor());
+      },
       py::arg("path"), py::arg("tensor"));
 }
 

@@ -52,6 +52,21 @@ ModelMetadata parse_metadata(const std::string& json_text, const std::string& so
       described.output_names = method.value("outputs", std::vector<std::string>{});
       metadata.methods.emplace(name, std::move(described));
     }
+    if (doc.contains("tolerance")) {
+      metadata.atol = doc["tolerance"].at("atol").get<double>();
+      metadata.rtol = doc["tolerance"].at("rtol").get<double>();
+    }
+    const nlohmann::json golden = doc.value("golden", nlohmann::json::array());
+    for (const auto& entry : golden) {
+      GoldenPair pair;
+      pair.method = entry.value("method", "forward");
+      pair.input_files = entry.at("inputs").get<std::vector<std::string>>();
+      for (const auto& output : entry.at("outputs")) {
+        const nlohmann::json& file = output.at("file");
+        pair.output_files.emplace_back(output.at("path").get<std::string>(), file.is_null() ? "" : file.get<std::string>());
+      }
+      metadata.golden.push_back(std::move(pair));
+    }
   } catch (const Error& e) {
     throw Error(ErrorCode::kInvalidModel, "model file '" + source + "' has invalid tsrt metadata: " + e.what());
   } catch (const std::exception& e) {

@@ -46,6 +46,8 @@ output:
   --json                     print a JSON document instead of text
   --show N                   values printed per tensor (default 6)
   --info                     print the model's methods, inputs and metadata, then exit
+  --verify                   run the golden inputs recorded at export and compare with
+                             the golden outputs: PASS/FAIL per output, exit 1 on FAIL
   -h, --help                 this text
 
 exit status: 0 success, 2 usage or input error, 1 model failure
@@ -53,6 +55,7 @@ exit status: 0 success, 2 usage or input error, 1 model failure
 examples:
   infer resnet.pt
   infer resnet.pt --shape image=8x3x224x224 --device cuda
+  infer resnet.pt --verify
   infer model.pt --input a=a.npy --input b=b.npy --save-outputs out/ --json
 )";
 }
@@ -90,6 +93,8 @@ InferArgs parse_infer_args(int argc, char** argv) {
       args.show_values = static_cast<int>(parse_count(arg, value_of(i, arg)));
     } else if (arg == "--json") {
       args.json = true;
+    } else if (arg == "--verify") {
+      args.verify = true;
     } else if (arg == "--info") {
       args.info = true;
     } else if (arg == "--no-check-inputs") {

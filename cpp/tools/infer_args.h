@@ -19,6 +19,7 @@ struct InferArgs {
   std::string save_outputs_dir;
   bool json = false;
   bool info = false;
+  bool verify = false;
   bool check_inputs = true;
   int show_values = 6;
   bool help = false;

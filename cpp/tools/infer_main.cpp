@@ -11,6 +11,7 @@
 #include "tsrt/error.h"
 #include "tsrt/model.h"
 #include "tsrt/npy.h"
+#include "tsrt/verify.h"
 
 namespace {
 
@@ -139,6 +140,11 @@ int run(const tsrt::cli::InferArgs& args) {
     const auto info = tsrt::cli::info_report(model);
     std::cout << (args.json ? info.dump(2) + "\n" : tsrt::cli::format_info(info));
     return 0;
+  }
+  if (args.verify) {
+    const auto report = tsrt::cli::verify_report(model, tsrt::verify_golden(model));
+    std::cout << (args.json ? report.dump(2) + "\n" : tsrt::cli::format_verify(report));
+    return report["passed"].get<bool>() ? 0 : 1;
   }
   const std::vector<FedInput> inputs = gather_inputs(model, args);
   std::vector<c10::IValue> values;

@@ -180,6 +180,37 @@ std::string format_info(const json& info) {
   return text.str();
 }
 
+json verify_report(const Model& model, const VerifyReport& report) {
+  json out;
+  out["model"] = model.path();
+  out["device"] = model.device().str();
+  out["atol"] = report.atol;
+  out["rtol"] = report.rtol;
+  out["passed"] = report.passed();
+  out["checks"] = json::array();
+  for (const OutputCheck& check : report.checks) {
+    out["checks"].push_back({{"pair", check.pair}, {"path", check.path}, {"passed", check.passed},
+                             {"max_abs", check.max_abs}, {"max_rel", check.max_rel}, {"detail", check.detail}});
+  }
+  return out;
+}
+
+std::string format_verify(const json& report) {
+  std::ostringstream text;
+  text << "verify  " << report["model"].get<std::string>() << " on " << report["device"].get<std::string>()
+       << " against its golden outputs (atol " << number(report["atol"].get<double>()) << ", rtol "
+       << number(report["rtol"].get<double>()) << ")\n";
+  for (const json& check : report["checks"]) {
+    text << "  " << (check["passed"].get<bool>() ? "PASS" : "FAIL") << "  pair " << check["pair"].get<size_t>() << "  "
+         << check["path"].get<std::string>() << "  max abs " << number(check["max_abs"].get<double>()) << "  max rel "
+         << number(check["max_rel"].get<double>());
+    if (!check["detail"].get<std::string>().empty()) text << "  (" << check["detail"].get<std::string>() << ")";
+    text << "\n";
+  }
+  text << (report["passed"].get<bool>() ? "PASS" : "FAIL") << "\n";
+  return text.str();
+}
+
 std::vector<std::string> save_outputs(const std::string& dir, const std::vector<OutputLeaf>& outputs) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);

@@ -8,6 +8,7 @@
 
 #include "tsrt/model.h"
 #include "tsrt/outputs.h"
+#include "tsrt/verify.h"
 
 namespace tsrt::cli {
 
@@ -28,6 +29,10 @@ std::string format_report(const nlohmann::ordered_json& report);
 /// Methods, signatures and metadata of a model, as JSON and as text.
 nlohmann::ordered_json info_report(const Model& model);
 std::string format_info(const nlohmann::ordered_json& info);
+
+/// The result of --verify, as JSON and as text (one PASS/FAIL line per output).
+nlohmann::ordered_json verify_report(const Model& model, const VerifyReport& report);
+std::string format_verify(const nlohmann::ordered_json& report);
 
 /// Writes each leaf to `dir`/<path>.npy (scalars as 0-d arrays, None skipped) and
 /// an outputs.json manifest. Returns the files written.

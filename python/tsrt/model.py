@@ -47,6 +47,14 @@ class Model:
         """Inputs (name, TorchScript type, default, tsrt spec) and return type of `method`."""
         return self._handle.signature(method)
 
+    def verify(self) -> list[dict[str, Any]]:
+        """Runs the golden inputs recorded at export and compares with the golden outputs.
+
+        One dict per output: pair, path, passed, max_abs, max_rel, detail. Raises
+        tsrt.Error when the file has no golden pairs.
+        """
+        return self._handle.verify()
+
     @property
     def extra_files(self) -> dict[str, bytes]:
         return self._handle.extra_files

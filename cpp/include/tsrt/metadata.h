@@ -20,6 +20,15 @@ struct MethodMetadata {
   std::vector<std::string> output_names;
 };
 
+/// One golden input/output pair recorded from eager PyTorch at export time.
+/// Tensors are .npy extra files of the archive.
+struct GoldenPair {
+  std::string method = "forward";
+  std::vector<std::string> input_files;  ///< one extra file per positional input
+  /// (output path as flatten_outputs names it, extra file; empty for a None output)
+  std::vector<std::pair<std::string, std::string>> output_files;
+};
+
 struct ModelMetadata {
   int format_version = 0;
   std::string producer;       ///< e.g. "tsrt 0.1.0"
@@ -27,6 +36,9 @@ struct ModelMetadata {
   std::string export_mode;    ///< "trace", "script", ...
   std::string source;         ///< qualified name of the exported Python module
   std::map<std::string, MethodMetadata> methods;
+  std::vector<GoldenPair> golden;
+  double atol = 1e-5;  ///< parity tolerance recorded at export: |a - e| <= atol + rtol * |e|
+  double rtol = 1e-4;
   std::string json;           ///< the whole document, for fields this build does not model
 
   /// The metadata of `method`, or nullptr when the file does not describe it.
