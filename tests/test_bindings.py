@@ -674,3 +674,19 @@ def test_gil_released_during_cpp_call(resnet):
     print(f"spinner samples in the middle of each model call: {counts}")
     assert all(count > 0 for count in counts), (
         f"a Python thread made no progress during model calls (samples per call: {counts}): the GIL is held")
+
+
+class _Scale(nn.Module):
+    def forward(self, x: torch.Tensor, scale: float, offset: int) -> torch.Tensor:
+        return x * scale + offset
+
+
+def test_python_int_for_float_and_numpy_scalars(tmp_path):
+    """As in Python TorchScript: an int is accepted for a float argument, and numpy
+    scalars pass as the numbers they hold."""
+    model = script_and_save(_Scale(), tmp_path / "scale.pt")
+    x = torch.ones(2)
+    assert torch.equal(model(x, 2, 1), torch.full((2,), 3.0))
+    assert torch.equal(model(x, np.float32(0.5), np.int64(2)), torch.full((2,), 2.5))
+    with raises_tsrt("invalid_argument", "input 'offset' expects int"):
+        model(x, 1.0, 2.5)

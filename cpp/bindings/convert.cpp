@@ -15,6 +15,7 @@ namespace {
 struct PythonHelpers {
   py::object torch_tensor_type;
   py::object numpy_ndarray_type;  // None when numpy is not installed
+  py::object numpy_generic_type;  // numpy scalars
   py::object from_numpy;
   py::object from_dlpack;
 };
@@ -28,8 +29,10 @@ const PythonHelpers& helpers() {
     h->from_dlpack = py::module_::import("torch.utils.dlpack").attr("from_dlpack");
     try {
       h->numpy_ndarray_type = py::module_::import("numpy").attr("ndarray");
+      h->numpy_generic_type = py::module_::import("numpy").attr("generic");
     } catch (const py::error_already_set&) {
       h->numpy_ndarray_type = py::none();
+      h->numpy_generic_type = py::none();
     }
     return h;
   }();
@@ -88,6 +91,10 @@ c10::IValue to_ivalue(py::handle object, const std::string& where) {
   if (py::isinstance(object, h.torch_tensor_type)) return tensor_from_torch(object, where);
   if (!h.numpy_ndarray_type.is_none() && py::isinstance(object, h.numpy_ndarray_type)) {
     return tensor_from_numpy(object, where);
+  }
+  // numpy scalars (np.float32(2.0), np.int64(3)) as the Python numbers they hold.
+  if (!h.numpy_generic_type.is_none() && py::isinstance(object, h.numpy_generic_type)) {
+    return to_ivalue(object.attr("item")(), where);
   }
   // bool before int: Python's bool is a subclass of int.
   if (py::isinstance<py::bool_>(object)) return object.cast<bool>();

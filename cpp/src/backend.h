@@ -22,8 +22,9 @@ class Backend {
   /// The schema-derived signature (no metadata); `method` is known to exist.
   virtual MethodSignature schema_signature(const std::string& method) const = 0;
   /// Throws Error(kInvalidArgument) when an input's type does not fit the schema
-  /// (the count was checked already).
-  virtual void check_input_types(const std::string& method, const std::vector<c10::IValue>& inputs) const = 0;
+  /// (the count was checked already). Widens an int given for a float argument,
+  /// as Python does.
+  virtual void coerce_input_types(const std::string& method, std::vector<c10::IValue>& inputs) const = 0;
   /// Runs `method`; called under InferenceMode with inputs already on device().
   /// LibTorch's exceptions pass through: Model wraps them.
   virtual c10::IValue run(const std::string& method, std::vector<c10::IValue> inputs) const = 0;

@@ -148,7 +148,7 @@ const MethodSignature& Model::signature_of(const std::string& method) const {
 c10::IValue Model::run(const std::string& method, std::vector<c10::IValue> inputs) const {
   const MethodSignature& signature = signature_of(method);
   detail::check_inputs(file_label(path()), signature, inputs, loaded_->check_inputs);
-  loaded_->backend->check_input_types(method, inputs);
+  loaded_->backend->coerce_input_types(method, inputs);
   for (auto& input : inputs) input = to_device(input, loaded_->device);
 
   const std::string shapes = detail::describe_inputs(signature, inputs);

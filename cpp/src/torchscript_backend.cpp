@@ -63,10 +63,13 @@ class TorchScriptBackend final : public Backend {
     return signature;
   }
 
-  void check_input_types(const std::string& method, const std::vector<c10::IValue>& inputs) const override {
+  void coerce_input_types(const std::string& method, std::vector<c10::IValue>& inputs) const override {
     const c10::FunctionSchema& schema = module_.get_method(method).function().getSchema();
     for (size_t i = 0; i < inputs.size() && i + 1 < schema.arguments().size(); ++i) {
       const c10::Argument& argument = schema.arguments()[i + 1];
+      if (inputs[i].isInt() && argument.type()->kind() == c10::TypeKind::FloatType) {
+        inputs[i] = static_cast<double>(inputs[i].toInt());
+      }
       if (!inputs[i].type()->isSubtypeOf(*argument.type())) {
         throw Error(ErrorCode::kInvalidArgument,
                     method + "(): input '" + argument.name() + "' expects " + argument.type()->annotation_str() +
