@@ -32,6 +32,8 @@ else
 endif
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q numpy pytest scikit-build-core pybind11 nlohmann-json cmake ninja
+	# transformers: BERT built from a config (random weights, no download) for the export tests.
+	$(PY) -m pip install -q transformers
 	touch $@
 
 setup: $(VENV)/.setup-stamp

@@ -1,36 +1,104 @@
-"""The `tsrt` command: export models (more subcommands to come)."""
+"""The `tsrt` command line: export a model to a self-describing TorchScript file.
+
+    tsrt export models.mlp:build_mlp -o mlp.pt --example x=4x64:float32 --dynamic x:0
+    tsrt export --zoo resnet_cnn -o resnet.pt
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import sys
+from typing import Any
+
+EXAMPLES = """examples:
+  tsrt export --zoo resnet_cnn -o resnet.pt
+  tsrt export mypkg.models:make_model -o model.pt --example x=1x3x224x224:float32 --dynamic x:0
+  tsrt export mypkg.models:Net -o model.pt --example ids=1x128:int64 --mode script --json
+then: ./infer model.pt --verify"""
+
+
+def _load_factory(target: str) -> Any:
+    """'package.module:callable' -> the module the callable returns (or the class instance)."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"expected PACKAGE.MODULE:FACTORY, got '{target}'")
+    sys.path.insert(0, ".")  # models of the current directory, as python -m would see them
+    factory = getattr(importlib.import_module(module_name), attribute)
+    return factory()
+
+
+def _parse_dynamic(items: list[str]) -> dict[str, list[int]]:
+    dynamic: dict[str, list[int]] = {}
+    for item in items:
+        name, _, dims = item.partition(":")
+        if not name or not dims:
+            raise ValueError(f"--dynamic expects NAME:DIM[,DIM], e.g. x:0, got '{item}'")
+        dynamic.setdefault(name, []).extend(int(d) for d in dims.split(","))
+    return dynamic
 
 
 def _export(args: argparse.Namespace) -> int:
-    from tsrt.export import export_zoo_entry
+    import torch
 
-    import models
+    import tsrt
+    from tsrt.export import ExportError, export_zoo_entry
+    from tsrt.spec import TensorSpec
 
-    entry = models.get(args.zoo)
-    mode = args.mode or entry.modes[0]
-    print(export_zoo_entry(entry, args.output, mode))
+    try:
+        if args.zoo:
+            sys.path.insert(0, ".")
+            import models
+
+            report = export_zoo_entry(models.get(args.zoo), args.output, args.mode or "auto")
+        else:
+            if not args.target or not args.example:
+                raise ValueError("give PACKAGE.MODULE:FACTORY and --example for each input (or --zoo NAME)")
+            module = _load_factory(args.target)
+            specs = [TensorSpec.parse(text) for text in args.example]
+            dynamic = _parse_dynamic(args.dynamic)
+            unknown = set(dynamic) - {s.name for s in specs}
+            if unknown:
+                raise ValueError(f"--dynamic names unknown inputs: {', '.join(sorted(unknown))}")
+            generator = torch.Generator().manual_seed(0)
+            specs = [TensorSpec(s.name, s.shape, s.dtype, tuple(dynamic.get(s.name, (0,) if s.shape else ())))
+                     for s in specs]
+            example = {s.name: s.random(generator) for s in specs}
+            report = tsrt.export(module, example, args.output, args.mode or "auto", input_specs=specs,
+                                 golden=0 if args.no_golden else 2, freeze=not args.no_freeze)
+    except ExportError as error:
+        print(error.report if not args.json else json.dumps(vars(error.report), default=str, indent=1), file=sys.stderr)
+        return 1
+    except tsrt.Error as error:
+        print(f"tsrt export: error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(vars(report), default=str, indent=1) if args.json else report)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="tsrt", description="Export PyTorch models for the tsrt C++ runtime.",
-        epilog="example: tsrt export --zoo resnet_cnn -o resnet.pt && ./infer resnet.pt")
+    parser = argparse.ArgumentParser(prog="tsrt", description="Export PyTorch models for the tsrt C++ runtime.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    export = commands.add_parser("export", help="export a model of the zoo (models/) to a TorchScript file")
-    export.add_argument("--zoo", required=True, help="name of a model in models/")
-    export.add_argument("--mode", choices=("trace", "script"), help="export mode (default: the model's first valid mode)")
-    export.add_argument("-o", "--output", required=True, help="path of the .pt file to write")
+    export = commands.add_parser("export", help="export a model to a self-describing TorchScript file",
+                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("target", nargs="?", help="PACKAGE.MODULE:FACTORY returning an nn.Module")
+    export.add_argument("--zoo", help="a model of the zoo (models/) instead of a target")
+    export.add_argument("-o", "--output", required=True, help="the .pt file to write")
+    export.add_argument("--example", action="append", default=[], metavar="NAME=DIMS:DTYPE",
+                        help="an input and its example shape, e.g. x=1x3x224x224:float32 (repeat per input, in order)")
+    export.add_argument("--dynamic", action="append", default=[], metavar="NAME:DIM[,DIM]",
+                        help="dimensions of an input that may vary (default: the batch dimension 0)")
+    export.add_argument("--mode", choices=("auto", "trace", "script"), help="capture mode (default auto)")
+    export.add_argument("--no-golden", action="store_true", help="record no golden input/output pairs")
+    export.add_argument("--no-freeze", action="store_true", help="keep the module unfrozen")
+    export.add_argument("--json", action="store_true", help="print the report as JSON")
     export.set_defaults(run=_export)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (KeyError, ValueError) as error:
+    except (KeyError, ValueError, ImportError, AttributeError) as error:
         print(f"tsrt {args.command}: error: {error}", file=sys.stderr)
         return 2
 

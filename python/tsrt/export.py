@@ -19,12 +19,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from tsrt import capture, normalize
 from tsrt.outputs import flatten_outputs
 from tsrt.spec import TensorSpec, Tolerance
 
 FORMAT_VERSION = 1
 METADATA_FILE = "tsrt.json"
-MODES = ("trace", "script")
+MODES = ("auto", "trace", "script")
 DEFAULT_GOLDEN_PAIRS = 2
 GOLDEN_MAX_BYTES = 8 << 20  # golden pairs past this size are left out: the file is for shipping
 
@@ -36,10 +37,14 @@ class ExportReport:
     path: str
     mode: str
     findings: list[str] = field(default_factory=list)
+    reason: str = ""
     verification: list[dict] = field(default_factory=list)  # libtsrt vs eager, per golden output
 
     def __str__(self) -> str:
-        lines = [f"exported {self.path} (mode {self.mode})"]
+        if self.mode == "failed":
+            lines = [f"export of {self.path} failed: no TorchScript form matches eager PyTorch"]
+        else:
+            lines = [f"exported {self.path} (mode {self.mode}: {self.reason})"]
         lines += [f"  - {finding}" for finding in self.findings]
         if self.verification:
             worst = max(check["max_abs"] for check in self.verification)
@@ -47,13 +52,12 @@ class ExportReport:
         return "\n".join(lines)
 
 
-def _quiet_jit():
-    """Hides TorchScript's deprecation warnings: users asked for an export, not a lecture."""
-    context = warnings.catch_warnings()
-    context.__enter__()
-    warnings.simplefilter("ignore", DeprecationWarning)
-    warnings.simplefilter("ignore", FutureWarning)
-    return context
+class ExportError(RuntimeError):
+    """Export found no correct TorchScript form; str() is the full report."""
+
+    def __init__(self, report: "ExportReport") -> None:
+        super().__init__(str(report))
+        self.report = report
 
 
 def _input_names(module: torch.nn.Module, count: int) -> list[str]:
@@ -63,25 +67,35 @@ def _input_names(module: torch.nn.Module, count: int) -> list[str]:
 
 
 def _specs_for(example_inputs: Sequence[torch.Tensor], names: Sequence[str],
-               dynamic: Mapping[str, Sequence[int]]) -> tuple[TensorSpec, ...]:
+               dynamic: Mapping[str, Sequence[int]] | None) -> tuple[TensorSpec, ...]:
+    """Specs from the example tensors. Without a declaration, the batch dimension
+    (0) of every tensor input may vary."""
     specs = []
     for name, tensor in zip(names, example_inputs):
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"example input '{name}' is a {type(tensor).__name__}; pass input_specs for non-tensor inputs")
-        specs.append(TensorSpec(name, tuple(tensor.shape), tensor.dtype, tuple(dynamic.get(name, ()))))
+        dims = tuple(dynamic.get(name, ())) if dynamic is not None else ((0,) if tensor.dim() else ())
+        specs.append(TensorSpec(name, tuple(tensor.shape), tensor.dtype, dims))
     return tuple(specs)
 
 
-def _trace(module: torch.nn.Module, example_inputs: tuple, findings: list[str]) -> torch.jit.ScriptModule:
-    try:
-        return torch.jit.trace(module, example_inputs, check_trace=False)
-    except RuntimeError as error:
-        # Dict outputs need strict=False; valid only when the dict's keys do not
-        # depend on the inputs, which is true of every model that returns a fixed dict.
-        if "Encountering a dict at the output" not in str(error):
-            raise
-        findings.append("the model returns a dict: traced with strict=False (keys must not depend on inputs)")
-        return torch.jit.trace(module, example_inputs, check_trace=False, strict=False)
+def _lint_graph(scripted: torch.jit.ScriptModule, findings: list[str]) -> None:
+    """Refuses training-mode dropout/batch norm left in the graph; flags device constants."""
+    training_ops = []
+    for method in [scripted.forward, *[getattr(scripted, m) for m in scripted._c._method_names() if m != "forward"]]:
+        graph = method.graph
+        for node in graph.findAllNodes("aten::dropout") + graph.findAllNodes("aten::feature_dropout") \
+                + graph.findAllNodes("aten::batch_norm"):
+            flag = list(node.inputs())[2 if node.kind() != "aten::batch_norm" else 5]
+            if flag.node().kind() != "prim::Constant" or flag.toIValue() is not False:
+                training_ops.append(node.kind())
+        for node in graph.findAllNodes("prim::Constant"):
+            if node.output().type().kind() == "DeviceObjType" and "cuda" in str(node.output().toIValue()):
+                findings.append(f"[graph] device constant {node.output().toIValue()} baked into the graph: "
+                                "the model will only run on that GPU; create tensors with *_like(x) or buffers")
+    if training_ops:
+        raise ValueError(f"the exported graph still runs {', '.join(sorted(set(training_ops)))} in training mode; "
+                         "call model.eval() and avoid passing training=True explicitly")
 
 
 def _npy_bytes(value: Any) -> bytes | None:
@@ -150,7 +164,8 @@ def _record_golden(module: torch.nn.Module, specs: Sequence[TensorSpec], example
     return entries, files
 
 
-def export(module: torch.nn.Module, example_inputs: Sequence[Any], path: str | Path, mode: str = "script", *,
+def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str, Any], path: str | Path,
+           mode: str = "auto", *,
            input_specs: Sequence[TensorSpec] | None = None,
            dynamic: Mapping[str, Sequence[int]] | None = None,
            method_specs: Mapping[str, Sequence[TensorSpec]] | None = None,
@@ -159,58 +174,155 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any], path: str | P
            freeze: bool = True,
            golden: int = DEFAULT_GOLDEN_PAIRS,
            verify: bool = True) -> ExportReport:
-    """Exports `module` to a TorchScript file at `path`.
+    """Exports `module` to a self-describing TorchScript file at `path`.
 
-    mode: "trace" (records the ops run on example_inputs) or "script" (compiles
-    the Python source; keeps control flow). input_specs / dynamic: the inputs'
-    names, dtypes and varying dimensions (by default taken from example_inputs,
-    named after forward's parameters, with nothing varying). method_specs: the
-    inputs of extra @torch.jit.export methods, which are kept through freezing.
-    golden: how many input/output pairs to record from eager PyTorch (0: none).
-    verify: reload the saved file in C++ (tsrt._C) and check it against the
-    golden outputs before reporting success; raises tsrt.Error if it fails.
+    mode: "auto" (trace, checked against eager at other values and sizes; script
+    when the trace is wrong; a scripted submodule inside a trace when only that
+    works), "trace" or "script" (checked the same way; an error if wrong).
+    example_inputs: a tuple of tensors, or a dict for keyword inputs.
+    input_specs / dynamic: the inputs' names, dtypes and varying dimensions
+    ({name: [dims]}); by default the batch dimension varies.
+    method_specs: inputs of extra @torch.jit.export methods (kept through freezing).
+    golden: input/output pairs recorded from eager PyTorch (0: none).
+    verify: reload the saved file in C++ (tsrt._C) and compare with the golden
+    outputs before reporting success.
+    Raises ExportError with a report of every attempt when no form is correct.
     """
     if mode not in MODES:
         raise ValueError(f"unknown export mode '{mode}'; expected one of {', '.join(MODES)}")
-    example_inputs = tuple(example_inputs)
-    names = [spec.name for spec in input_specs] if input_specs else _input_names(module, len(example_inputs))
-    specs = tuple(input_specs) if input_specs else _specs_for(example_inputs, names, dynamic or {})
+    by_keyword = isinstance(example_inputs, Mapping)
+    names = None
+    if by_keyword:
+        # In forward's parameter order, so that positional calls (C++, script) line up.
+        order = [p for p in inspect.signature(module.forward).parameters if p in example_inputs]
+        names = order + [n for n in example_inputs if n not in order]
+        example_inputs = tuple(example_inputs[n] for n in names)
+        # Keywords that are forward's leading parameters, in order, pass positionally.
+        by_keyword = names != _input_names(module, len(names))
+    else:
+        example_inputs = tuple(example_inputs)
+    if input_specs:
+        names = [spec.name for spec in input_specs]
+    names = names or _input_names(module, len(example_inputs))
+    specs = tuple(input_specs) if input_specs else _specs_for(example_inputs, names, dynamic)
+    tolerance = tolerance or Tolerance()
     report = ExportReport(path=str(path), mode=mode)
 
     module = module.eval()
-    quiet = _quiet_jit()
-    try:
-        with torch.no_grad():
-            scripted = _trace(module, example_inputs, report.findings) if mode == "trace" else torch.jit.script(module)
+    with torch.no_grad():
+        eager_output = module(**dict(zip(names, example_inputs))) if by_keyword else module(*example_inputs)
+    scalar_outputs = normalize.has_scalar_leaves(eager_output)
+    flatten = not scalar_outputs and normalize.needs_flattening(eager_output)
+    wrap = not scalar_outputs and (by_keyword or flatten)
+    traceable = normalize.FlatOutputs(module, names, by_keyword).eval() if wrap else module
+    if scalar_outputs:
+        traceable = None
+        report.findings.append("the model returns ints/floats/bools/str: a trace would freeze them as constants, "
+                               "so only script can export it")
+    if flatten:
+        output_names = output_names or normalize.leaf_names(eager_output)
+        report.findings.append(f"outputs flattened to a tuple for tracing: {', '.join(output_names)}")
+    if by_keyword:
+        report.findings.append(f"keyword inputs passed positionally, in this order: {', '.join(names)}")
+    if isinstance(eager_output, dict) and not flatten:
+        output_names = output_names or normalize.leaf_names(eager_output)
+        report.findings.append("the model returns a dict: traced with strict=False; its keys are checked to stay fixed")
+
+    check_set = capture.check_inputs(specs, example_inputs)
+    def check(candidate: capture.Capture) -> str:
+        return capture.divergence(candidate.module, traceable or module, check_set, tolerance)
+
+    chosen = _choose(mode, traceable, module, example_inputs, check, report)
+    scripted = chosen.module
+    report.mode = chosen.mode
+    # Scripting keeps the original module's outputs; only traces see the flattened ones.
+    if chosen.mode == "script" and flatten:
+        output_names = None
+    exported = module if chosen.mode == "script" else traceable
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         extra_methods = [name for name in scripted._c._method_names() if name != "forward"]
         if freeze:
             # Freezing inlines weights as constants and folds BatchNorm into convs; methods
             # other than forward are dropped unless preserved.
             scripted = torch.jit.freeze(scripted, preserved_attrs=extra_methods)
+        _lint_graph(scripted, report.findings)
         metadata = {
             "format_version": FORMAT_VERSION,
             "producer": "tsrt 0.1.0",
             "torch_version": torch.__version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "source": f"{type(module).__module__}.{type(module).__qualname__}",
-            "export_mode": mode,
+            "export_mode": chosen.mode,
+            "export_reason": report.reason,
+            "findings": [str(f) for f in report.findings],
             "frozen": freeze,
             "methods": {"forward": {"inputs": [s.to_json() for s in specs], "outputs": list(output_names or [])}},
+            "tolerance": tolerance.to_json(),
         }
         for method, method_inputs in (method_specs or {}).items():
             metadata["methods"][method] = {"inputs": [s.to_json() for s in method_inputs], "outputs": []}
-        metadata["tolerance"] = (tolerance or Tolerance()).to_json()
-        golden_entries, extra_files = _record_golden(module, specs, example_inputs, golden, output_names or (),
+        golden_entries, extra_files = _record_golden(exported, specs, example_inputs, golden, output_names or (),
                                                      report.findings) if golden > 0 else ([], {})
         metadata["golden"] = golden_entries
         extra_files[METADATA_FILE] = json.dumps(metadata, indent=1).encode()
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         torch.jit.save(scripted, str(path), _extra_files=extra_files)
-    finally:
-        quiet.__exit__(None, None, None)
     if verify and golden_entries:
         report.verification = _verify_in_cpp(path)
     return report
+
+
+def _choose(mode: str, traceable: torch.nn.Module, module: torch.nn.Module, example_inputs: tuple,
+            check, report: "ExportReport") -> capture.Capture:
+    """Runs the capture strategies that `mode` allows and returns the first correct one."""
+    attempts: list[capture.Capture] = []
+
+    def accept(candidate: capture.Capture, reason: str) -> capture.Capture:
+        report.reason = reason
+        report.findings.extend(str(f) for f in candidate.findings)
+        return candidate
+
+    if traceable is None and mode == "trace":
+        raise ValueError("this model cannot be traced (its outputs include non-tensors); use mode='script' or 'auto'")
+    if mode in ("auto", "trace") and traceable is not None:
+        traced = capture.trace(traceable, example_inputs)
+        attempts.append(traced)
+        if traced.module is not None:
+            traced.diverged = check(traced)
+            if not traced.diverged and (mode == "trace" or not capture.froze_decisions(traced)):
+                return accept(traced, "the trace matches eager at other values and sizes of the dynamic dimensions")
+    if mode in ("auto", "script"):
+        scripted = capture.script(module)
+        attempts.append(scripted)
+        if scripted.module is not None:
+            scripted.diverged = check(scripted)
+            if not scripted.diverged:
+                if mode == "script":
+                    why = "script requested"
+                elif not attempts[:-1]:
+                    why = "outputs are not all tensors"
+                elif attempts[0].module is None:
+                    why = "tracing failed"
+                else:
+                    why = "the trace " + (attempts[0].diverged or "froze Python control flow (TracerWarning)")
+                return accept(scripted, why + "; the scripted module matches eager")
+    if mode == "auto" and traceable is not None:
+        combined = capture.mixed(traceable, example_inputs, check)
+        attempts.append(combined)
+        if combined.module is not None:
+            return accept(combined, "neither a plain trace nor script is correct; a scripted submodule inside the trace is")
+        traced = attempts[0]
+        if traced.module is not None and not traced.diverged:
+            return accept(traced, "script failed; the trace matched eager on every checked input despite the "
+                                  "TracerWarnings, which are listed: check them")
+    for attempt in attempts:
+        report.findings.extend(str(f) for f in attempt.findings)
+        if attempt.diverged:
+            report.findings.append(f"[{attempt.mode}] the {attempt.mode}d module {attempt.diverged}")
+    report.mode = "failed"
+    raise ExportError(report)
 
 
 def _verify_in_cpp(path: str | Path) -> list[dict]:
@@ -227,7 +339,7 @@ def _verify_in_cpp(path: str | Path) -> list[dict]:
 
 def export_zoo_entry(entry: Any, path: str | Path, mode: str) -> ExportReport:
     """Exports a model of the zoo (models/) with its declared inputs and tolerance."""
-    if mode not in entry.modes:
+    if mode != "auto" and mode not in entry.modes:
         raise ValueError(f"zoo model '{entry.name}' cannot be exported with mode '{mode}'; valid: {', '.join(entry.modes)}")
     return export(entry.build(), entry.example_inputs(), path, mode, input_specs=entry.inputs,
                   method_specs=entry.methods, tolerance=entry.tolerance)

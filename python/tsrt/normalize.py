@@ -1,0 +1,96 @@
+"""Making any module traceable: outputs flattened to a tuple of tensors with their
+names recorded, keyword inputs passed positionally.
+
+Tracing accepts only tensors and tuples/lists of them as outputs (pitfalls 6 and
+7): dicts, HuggingFace ModelOutputs, namedtuples and None are refused or need
+strict=False. tsrt wraps the model instead, so users write no wrapper.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+
+def _is_namedtuple(value: Any) -> bool:
+    return isinstance(value, tuple) and hasattr(value, "_fields")
+
+
+def leaf_names(output: Any, prefix: str = "") -> list[str]:
+    """Names of the non-None tensor leaves of `output`, in flattening order:
+    dict keys and namedtuple fields, joined with '.', indices for plain sequences."""
+    def join(key: str) -> str:
+        return f"{prefix}.{key}" if prefix else key
+
+    if isinstance(output, torch.Tensor):
+        return [prefix or "output"]
+    if output is None:
+        return []
+    if isinstance(output, dict):  # also HF ModelOutput (an OrderedDict)
+        return [name for key, value in output.items() for name in leaf_names(value, join(str(key)))]
+    if _is_namedtuple(output):
+        return [name for key in output._fields for name in leaf_names(getattr(output, key), join(key))]
+    if isinstance(output, (tuple, list)):
+        return [name for i, value in enumerate(output) for name in leaf_names(value, join(f"output_{i}" if not prefix else str(i)))]
+    raise TypeError(f"output leaf of type {type(output).__name__} cannot be exported; return tensors")
+
+
+def flatten_tensors(output: Any) -> list[torch.Tensor]:
+    """The non-None tensor leaves of `output`, in the order of leaf_names."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if output is None:
+        return []
+    if isinstance(output, dict):
+        return [t for value in output.values() for t in flatten_tensors(value)]
+    if _is_namedtuple(output):
+        return [t for key in output._fields for t in flatten_tensors(getattr(output, key))]
+    if isinstance(output, (tuple, list)):
+        return [t for value in output for t in flatten_tensors(value)]
+    raise TypeError(f"output leaf of type {type(output).__name__} cannot be exported; return tensors")
+
+
+def has_scalar_leaves(output: Any) -> bool:
+    """True when `output` holds ints, floats, bools or strings: a trace would
+    freeze them as constants, so such models must be scripted."""
+    if isinstance(output, torch.Tensor) or output is None:
+        return False
+    if isinstance(output, dict):
+        return any(has_scalar_leaves(v) for v in output.values())
+    if isinstance(output, (tuple, list)):
+        return any(has_scalar_leaves(v) for v in output)
+    return True
+
+
+def needs_flattening(output: Any) -> bool:
+    """True when tracing would refuse or mangle `output`'s structure: None,
+    namedtuples and non-tensor leaves. (Dicts with str keys trace with strict=False.)"""
+    if isinstance(output, torch.Tensor):
+        return False
+    if output is None or _is_namedtuple(output):
+        return True
+    if isinstance(output, dict):
+        return any(not isinstance(k, str) or needs_flattening(v) for k, v in output.items())
+    if isinstance(output, (tuple, list)):
+        return any(needs_flattening(value) for value in output)
+    return True
+
+
+class FlatOutputs(torch.nn.Module):
+    """Calls `module` with positional inputs (mapped to `input_names` as keywords
+    when `by_keyword`) and returns its tensor leaves as a flat tuple."""
+
+    def __init__(self, module: torch.nn.Module, input_names: Sequence[str], by_keyword: bool) -> None:
+        super().__init__()
+        self.module = module
+        self.input_names = list(input_names)
+        self.by_keyword = by_keyword
+
+    def forward(self, *inputs: torch.Tensor):  # traced only, never scripted
+        if self.by_keyword:
+            output = self.module(**dict(zip(self.input_names, inputs)))
+        else:
+            output = self.module(*inputs)
+        leaves = flatten_tensors(output)
+        return leaves[0] if len(leaves) == 1 else tuple(leaves)
