@@ -7,6 +7,7 @@
 #include "convert.h"
 #include "tsrt/error.h"
 #include "tsrt/model.h"
+#include "tsrt/model_report.h"
 #include "tsrt/npy.h"
 #include "tsrt/verify.h"
 
@@ -107,6 +108,10 @@ PYBIND11_MODULE(_C, m) {
         if (!model.metadata()) return py::none();
         return py::str(model.metadata()->json);
       })
+      .def("report", [](const Model& model, bool as_json, bool with_code) {
+        py::gil_scoped_release no_gil;
+        return as_json ? model_report_json(model) : model_report_text(model, with_code);
+      }, py::arg("json") = false, py::arg("with_code") = true)
       .def("verify", [](const Model& model) {
         VerifyReport report;
         {

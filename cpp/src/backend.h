@@ -9,6 +9,7 @@
 #include <ATen/core/ivalue.h>
 #include <c10/core/Device.h>
 
+#include "tsrt/model_summary.h"
 #include "tsrt/signature.h"
 
 namespace tsrt::detail {
@@ -25,6 +26,8 @@ class Backend {
   /// (the count was checked already). Widens an int given for a float argument,
   /// as Python does.
   virtual void coerce_input_types(const std::string& method, std::vector<c10::IValue>& inputs) const = 0;
+  /// Operators, weights and deployment hazards of the loaded model.
+  virtual ModelSummary summary() const = 0;
   /// Runs `method`; called under InferenceMode with inputs already on device().
   /// LibTorch's exceptions pass through: Model wraps them.
   virtual c10::IValue run(const std::string& method, std::vector<c10::IValue> inputs) const = 0;

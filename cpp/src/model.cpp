@@ -195,6 +195,8 @@ c10::IValue Model::run(const std::string& method, const std::map<std::string, c1
   return run(method, std::move(ordered));
 }
 
+ModelSummary Model::summary() const { return loaded_->backend->summary(); }
+
 c10::IValue Model::forward(std::vector<c10::IValue> inputs) const { return run("forward", std::move(inputs)); }
 
 }  // namespace tsrt

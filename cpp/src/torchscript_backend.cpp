@@ -2,7 +2,11 @@
 
 #include <caffe2/serialize/file_adapter.h>
 #include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/python_print.h>
 #include <torch/script.h>
+#include <torch/version.h>
+
+#include <set>
 
 #include "input_check.h"
 #include "tsrt/error.h"
@@ -76,6 +80,50 @@ class TorchScriptBackend final : public Backend {
                         ", got " + describe_value(inputs[i]) + " (type " + inputs[i].type()->annotation_str() + ")");
       }
     }
+  }
+
+  ModelSummary summary() const override {
+    ModelSummary summary;
+    summary.runtime_torch_version = TORCH_VERSION;
+    std::set<std::string> custom, devices;
+    std::set<const c10::TensorImpl*> seen;  // a weight shared by two graphs counts once
+    auto count_tensor = [&](const at::Tensor& tensor) {
+      if (tensor.defined() && seen.insert(tensor.unsafeGetTensorImpl()).second) {
+        summary.parameter_count += tensor.numel();
+        summary.parameter_bytes += static_cast<int64_t>(tensor.numel() * tensor.element_size());
+      }
+    };
+    std::function<void(torch::jit::Block*)> walk = [&](torch::jit::Block* block) {
+      for (torch::jit::Node* node : block->nodes()) {
+        const std::string kind = node->kind().toQualString();
+        if (node->kind() == c10::prim::Constant) {
+          const auto value = torch::jit::toIValue(node->output());
+          if (value && value->isTensor()) count_tensor(value->toTensor());
+          if (value && value->isDevice() && !value->toDevice().is_cpu()) devices.insert(value->toDevice().str());
+        } else {
+          ++summary.operators[kind];
+          const std::string ns = node->kind().ns().toUnqualString();
+          if (ns != "aten" && ns != "prim") custom.insert(kind);
+        }
+        for (torch::jit::Block* sub : node->blocks()) walk(sub);
+      }
+    };
+    for (const auto& submodule : module_.modules()) {
+      for (const auto& method : submodule.get_methods()) walk(method.graph()->block());
+    }
+    for (const auto& parameter : module_.parameters()) count_tensor(parameter);
+    for (const auto& buffer : module_.buffers()) count_tensor(buffer);
+    summary.custom_operators.assign(custom.begin(), custom.end());
+    summary.device_constants.assign(devices.begin(), devices.end());
+
+    std::vector<c10::IValue> constants;
+    torch::jit::PrintDepsTable deps;
+    torch::jit::PythonPrint printer(constants, deps);
+    if (auto forward = module_.find_method("forward")) {
+      printer.printMethod(forward->function());
+      summary.forward_code = printer.str();
+    }
+    return summary;
   }
 
   c10::IValue run(const std::string& method, std::vector<c10::IValue> inputs) const override {

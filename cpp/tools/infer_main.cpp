@@ -10,6 +10,7 @@
 #include "infer_print.h"
 #include "tsrt/error.h"
 #include "tsrt/model.h"
+#include "tsrt/model_report.h"
 #include "tsrt/npy.h"
 #include "tsrt/verify.h"
 
@@ -137,8 +138,7 @@ int run(const tsrt::cli::InferArgs& args) {
   const double load_ms = elapsed_ms(load_start);
 
   if (args.info) {
-    const auto info = tsrt::cli::info_report(model);
-    std::cout << (args.json ? info.dump(2) + "\n" : tsrt::cli::format_info(info));
+    std::cout << (args.json ? tsrt::model_report_json(model) + "\n" : tsrt::model_report_text(model));
     return 0;
   }
   if (args.verify) {

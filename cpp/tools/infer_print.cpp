@@ -140,46 +140,6 @@ std::string format_report(const json& report) {
   return text.str();
 }
 
-json info_report(const Model& model) {
-  json info;
-  info["model"] = model.path();
-  info["format"] = model.format();
-  info["methods"] = json::array();
-  for (const std::string& method : model.method_names()) {
-    const MethodSignature signature = model.signature(method);
-    json entry;
-    entry["name"] = method;
-    entry["signature"] = signature.to_string();
-    entry["inputs"] = json::array();
-    for (const ArgumentInfo& argument : signature.inputs) {
-      json input{{"name", argument.name}, {"type", argument.type}, {"has_default", argument.has_default}};
-      if (argument.spec) input["spec"] = argument.spec->to_string();
-      entry["inputs"].push_back(input);
-    }
-    entry["output_names"] = signature.output_names;
-    info["methods"].push_back(entry);
-  }
-  info["extra_files"] = json::array();
-  for (const auto& [name, contents] : model.extra_files()) info["extra_files"].push_back(name);
-  if (model.metadata()) info["metadata"] = json::parse(model.metadata()->json);
-  return info;
-}
-
-std::string format_info(const json& info) {
-  std::ostringstream text;
-  text << "model   " << info["model"].get<std::string>() << " (" << info["format"].get<std::string>() << ")\n";
-  text << "methods\n";
-  for (const json& method : info["methods"]) text << "  " << method["signature"].get<std::string>() << "\n";
-  if (info.contains("metadata")) {
-    const json& meta = info["metadata"];
-    text << "exported by " << meta.value("producer", "?") << " with torch " << meta.value("torch_version", "?")
-         << " (mode " << meta.value("export_mode", "?") << ") from " << meta.value("source", "?") << "\n";
-  } else {
-    text << "no tsrt metadata: inputs must be given with --input or --shape\n";
-  }
-  return text.str();
-}
-
 json verify_report(const Model& model, const VerifyReport& report) {
   json out;
   out["model"] = model.path();

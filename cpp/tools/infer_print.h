@@ -26,10 +26,6 @@ nlohmann::ordered_json run_report(const Model& model, const std::string& method,
 /// The same report as text.
 std::string format_report(const nlohmann::ordered_json& report);
 
-/// Methods, signatures and metadata of a model, as JSON and as text.
-nlohmann::ordered_json info_report(const Model& model);
-std::string format_info(const nlohmann::ordered_json& info);
-
 /// The result of --verify, as JSON and as text (one PASS/FAIL line per output).
 nlohmann::ordered_json verify_report(const Model& model, const VerifyReport& report);
 std::string format_verify(const nlohmann::ordered_json& report);

@@ -1,7 +1,9 @@
-"""The `tsrt` command line: export a model to a self-describing TorchScript file.
+"""The `tsrt` command line: export a model to a self-describing TorchScript file,
+inspect one, diagnose a model that will not export.
 
-    tsrt export models.mlp:build_mlp -o mlp.pt --example x=4x64:float32 --dynamic x:0
+    tsrt export models.mlp:MLP -o mlp.pt --example x=4x64:float32 --dynamic x:0
     tsrt export --zoo resnet_cnn -o resnet.pt
+    tsrt inspect mlp.pt
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ EXAMPLES = """examples:
   tsrt export --zoo resnet_cnn -o resnet.pt
   tsrt export mypkg.models:make_model -o model.pt --example x=1x3x224x224:float32 --dynamic x:0
   tsrt export mypkg.models:Net -o model.pt --example ids=1x128:int64 --mode script --json
+  tsrt inspect model.pt --json
 then: ./infer model.pt --verify"""
 
 
@@ -77,6 +80,18 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    import tsrt
+
+    try:
+        model = tsrt.load(args.model)
+    except tsrt.Error as error:
+        print(f"tsrt inspect: error: {error}", file=sys.stderr)
+        return 2 if error.code in ("io", "invalid_argument") else 1
+    print(model.report(as_json=args.json, with_code=not args.no_code))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tsrt", description="Export PyTorch models for the tsrt C++ runtime.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--no-freeze", action="store_true", help="keep the module unfrozen")
     export.add_argument("--json", action="store_true", help="print the report as JSON")
     export.set_defaults(run=_export)
+    inspect = commands.add_parser("inspect", help="describe a model file: inputs, outputs, operators, warnings")
+    inspect.add_argument("model", help="a .pt file")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.add_argument("--no-code", action="store_true", help="leave out the forward code")
+    inspect.set_defaults(run=_inspect)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

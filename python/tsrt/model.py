@@ -47,6 +47,11 @@ class Model:
         """Inputs (name, TorchScript type, default, tsrt spec) and return type of `method`."""
         return self._handle.signature(method)
 
+    def report(self, as_json: bool = False, with_code: bool = True) -> str:
+        """What `tsrt inspect` prints: methods, metadata, operators with counts, weights,
+        warnings (custom operators, baked-in devices, torch version skew) and the forward code."""
+        return self._handle.report(as_json, with_code)
+
     def verify(self) -> list[dict[str, Any]]:
         """Runs the golden inputs recorded at export and compares with the golden outputs.
 

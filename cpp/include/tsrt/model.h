@@ -18,6 +18,7 @@
 
 #include "tsrt/error.h"
 #include "tsrt/metadata.h"
+#include "tsrt/model_summary.h"
 #include "tsrt/signature.h"
 
 namespace tsrt {
@@ -60,6 +61,10 @@ class Model {
   const std::map<std::string, std::string>& extra_files() const;
   /// The tsrt metadata, when the file was exported by tsrt.
   const std::optional<ModelMetadata>& metadata() const;
+
+  /// Operators with counts, weight count and size, custom operators, device
+  /// constants and the forward code. Walks every graph: not for the hot path.
+  ModelSummary summary() const;
 
   /// Runs `method` on positional inputs under c10::InferenceMode. Tensors are moved
   /// to the model's device; outputs stay there. Inputs are checked first: count and

@@ -1,0 +1,28 @@
+#pragma once
+// What is inside a loaded model: the operators its graphs use, how many weights
+// it holds, and things that will bite at deployment (custom operators that need
+// a library loaded, device constants baked in by tracing).
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tsrt {
+
+struct ModelSummary {
+  /// Operator -> number of nodes using it, over every method of every submodule
+  /// ("aten::linear" -> 3). Constants are not counted.
+  std::map<std::string, int64_t> operators;
+  /// Operators outside the aten and prim namespaces: the program that loads the
+  /// model must load the library that registers them (e.g. torchvision::nms).
+  std::vector<std::string> custom_operators;
+  /// Device constants in the graphs other than cpu ("cuda:0"): tracing baked them in.
+  std::vector<std::string> device_constants;
+  int64_t parameter_count = 0;  ///< elements of parameters, buffers and frozen weight constants
+  int64_t parameter_bytes = 0;
+  std::string forward_code;     ///< TorchScript source of forward, as LibTorch prints it
+  std::string runtime_torch_version;  ///< the libtorch this process runs
+};
+
+}  // namespace tsrt
