@@ -51,6 +51,7 @@ $(ARTIFACTS)/$(DEMO_MODEL).pt: $(VENV)/.build-stamp $(PY_SOURCES) models/$(DEMO_
 
 demo: $(ARTIFACTS)/$(DEMO_MODEL).pt
 	./infer $<
+	./infer $< --verify
 
 # --- tests ----------------------------------------------------------------------
 test-py: build

@@ -49,12 +49,16 @@ def _export(args: argparse.Namespace) -> int:
     from tsrt.export import ExportError, export_zoo_entry
     from tsrt.spec import TensorSpec
 
+    def progress(stage: str) -> None:
+        if not args.quiet:
+            print(f"tsrt export: {stage} ...", file=sys.stderr, flush=True)
+
     try:
         if args.zoo:
             sys.path.insert(0, ".")
             import models
 
-            report = export_zoo_entry(models.get(args.zoo), args.output, args.mode or "auto")
+            report = export_zoo_entry(models.get(args.zoo), args.output, args.mode or "auto", progress)
         else:
             if not args.target or not args.example:
                 raise ValueError("give PACKAGE.MODULE:FACTORY and --example for each input (or --zoo NAME)")
@@ -69,7 +73,7 @@ def _export(args: argparse.Namespace) -> int:
                      for s in specs]
             example = {s.name: s.random(generator) for s in specs}
             report = tsrt.export(module, example, args.output, args.mode or "auto", input_specs=specs,
-                                 golden=0 if args.no_golden else 2, freeze=not args.no_freeze)
+                                 golden=0 if args.no_golden else 2, freeze=not args.no_freeze, progress=progress)
     except ExportError as error:
         print(error.report if not args.json else json.dumps(vars(error.report), default=str, indent=1), file=sys.stderr)
         return 1
@@ -109,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--no-golden", action="store_true", help="record no golden input/output pairs")
     export.add_argument("--no-freeze", action="store_true", help="keep the module unfrozen")
     export.add_argument("--json", action="store_true", help="print the report as JSON")
+    export.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     export.set_defaults(run=_export)
     inspect = commands.add_parser("inspect", help="describe a model file: inputs, outputs, operators, warnings")
     inspect.add_argument("model", help="a .pt file")

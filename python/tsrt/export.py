@@ -14,7 +14,7 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -173,7 +173,8 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
            tolerance: Tolerance | None = None,
            freeze: bool = True,
            golden: int = DEFAULT_GOLDEN_PAIRS,
-           verify: bool = True) -> ExportReport:
+           verify: bool = True,
+           progress: Callable[[str], None] | None = None) -> ExportReport:
     """Exports `module` to a self-describing TorchScript file at `path`.
 
     mode: "auto" (trace, checked against eager at other values and sizes; script
@@ -186,6 +187,7 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
     golden: input/output pairs recorded from eager PyTorch (0: none).
     verify: reload the saved file in C++ (tsrt._C) and compare with the golden
     outputs before reporting success.
+    progress: called with a line per stage (tracing, checking, scripting, ...).
     Raises ExportError with a report of every attempt when no form is correct.
     """
     if mode not in MODES:
@@ -232,7 +234,8 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
     def check(candidate: capture.Capture) -> str:
         return capture.divergence(candidate.module, traceable or module, check_set, tolerance)
 
-    chosen = _choose(mode, traceable, module, example_inputs, check, report)
+    say = progress or (lambda _: None)
+    chosen = _choose(mode, traceable, module, example_inputs, check, report, say)
     scripted = chosen.module
     report.mode = chosen.mode
     # Scripting keeps the original module's outputs; only traces see the flattened ones.
@@ -247,6 +250,7 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
             # Freezing inlines weights as constants and folds BatchNorm into convs; methods
             # other than forward are dropped unless preserved.
             scripted = torch.jit.freeze(scripted, preserved_attrs=extra_methods)
+        say("freezing, checking the graph, recording golden outputs")
         _lint_graph(scripted, report.findings)
         metadata = {
             "format_version": FORMAT_VERSION,
@@ -270,12 +274,13 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         torch.jit.save(scripted, str(path), _extra_files=extra_files)
     if verify and golden_entries:
+        say("verifying the saved file in C++ against the golden outputs")
         report.verification = _verify_in_cpp(path)
     return report
 
 
 def _choose(mode: str, traceable: torch.nn.Module, module: torch.nn.Module, example_inputs: tuple,
-            check, report: "ExportReport") -> capture.Capture:
+            check, report: "ExportReport", say: Callable[[str], None]) -> capture.Capture:
     """Runs the capture strategies that `mode` allows and returns the first correct one."""
     attempts: list[capture.Capture] = []
 
@@ -287,16 +292,20 @@ def _choose(mode: str, traceable: torch.nn.Module, module: torch.nn.Module, exam
     if traceable is None and mode == "trace":
         raise ValueError("this model cannot be traced (its outputs include non-tensors); use mode='script' or 'auto'")
     if mode in ("auto", "trace") and traceable is not None:
+        say("tracing")
         traced = capture.trace(traceable, example_inputs)
         attempts.append(traced)
         if traced.module is not None:
+            say("checking the trace against eager at other values and sizes")
             traced.diverged = check(traced)
             if not traced.diverged and (mode == "trace" or not capture.froze_decisions(traced)):
                 return accept(traced, "the trace matches eager at other values and sizes of the dynamic dimensions")
     if mode in ("auto", "script"):
+        say("scripting")
         scripted = capture.script(module)
         attempts.append(scripted)
         if scripted.module is not None:
+            say("checking the scripted module against eager")
             scripted.diverged = check(scripted)
             if not scripted.diverged:
                 if mode == "script":
@@ -309,6 +318,7 @@ def _choose(mode: str, traceable: torch.nn.Module, module: torch.nn.Module, exam
                     why = "the trace " + (attempts[0].diverged or "froze Python control flow (TracerWarning)")
                 return accept(scripted, why + "; the scripted module matches eager")
     if mode == "auto" and traceable is not None:
+        say("tracing with one submodule scripted at a time")
         combined = capture.mixed(traceable, example_inputs, check)
         attempts.append(combined)
         if combined.module is not None:
@@ -337,9 +347,10 @@ def _verify_in_cpp(path: str | Path) -> list[dict]:
     return checks
 
 
-def export_zoo_entry(entry: Any, path: str | Path, mode: str) -> ExportReport:
+def export_zoo_entry(entry: Any, path: str | Path, mode: str,
+                     progress: Callable[[str], None] | None = None) -> ExportReport:
     """Exports a model of the zoo (models/) with its declared inputs and tolerance."""
     if mode != "auto" and mode not in entry.modes:
         raise ValueError(f"zoo model '{entry.name}' cannot be exported with mode '{mode}'; valid: {', '.join(entry.modes)}")
     return export(entry.build(), entry.example_inputs(), path, mode, input_specs=entry.inputs,
-                  method_specs=entry.methods, tolerance=entry.tolerance)
+                  method_specs=entry.methods, tolerance=entry.tolerance, progress=progress)
