@@ -8,12 +8,11 @@ between threads with the GIL released.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 import tsrt
+from errors import raises_tsrt
 from parity import compare
 
 # ---- helpers ----------------------------------------------------------------------
@@ -31,16 +31,6 @@ def max_abs_error(actual: Any, expected: Any) -> float:
     return compare(actual, expected, atol=1e-6, rtol=0.0).max_abs
 
 
-@contextlib.contextmanager
-def raises_tsrt(code: str, *fragments: str) -> Iterator[pytest.ExceptionInfo]:
-    """The block raises tsrt.Error (a RuntimeError) with `.code == code` and a message containing `fragments`."""
-    with pytest.raises(tsrt.Error) as info:
-        yield info
-    error = info.value
-    assert isinstance(error, RuntimeError), "tsrt.Error must be a RuntimeError subclass"
-    assert getattr(error, "code", None) == code, f"expected code {code!r}, got {getattr(error, 'code', None)!r}: {error}"
-    for fragment in fragments:
-        assert fragment in str(error), f"{fragment!r} not in the message: {error}"
 
 
 def script_and_save(module: nn.Module, path: Path) -> tsrt.Model:

@@ -7,16 +7,15 @@ byte orders and format versions numpy can produce, and the files tsrt must refus
 
 from __future__ import annotations
 
-import contextlib
 import io
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
 import torch
 
 import tsrt
+from errors import raises_tsrt
 from tsrt import _C
 
 DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "uint64",
@@ -59,16 +58,6 @@ def assert_same_array(actual: np.ndarray, expected: np.ndarray) -> None:
     np.testing.assert_array_equal(actual, expected, strict=True)
 
 
-@contextlib.contextmanager
-def raises_tsrt(code: str, *fragments: str) -> Iterator[pytest.ExceptionInfo]:
-    """The block raises tsrt.Error (a RuntimeError) with `.code == code` and a message containing `fragments`."""
-    with pytest.raises(tsrt.Error) as info:
-        yield info
-    error = info.value
-    assert isinstance(error, RuntimeError), "tsrt.Error must be a RuntimeError subclass"
-    assert getattr(error, "code", None) == code, f"expected code {code!r}, got {getattr(error, 'code', None)!r}: {error}"
-    for fragment in fragments:
-        assert fragment in str(error), f"{fragment!r} not in the message: {error}"
 
 
 # ---- every shared dtype, both directions ----------------------------------------------
