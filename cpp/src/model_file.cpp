@@ -1,11 +1,10 @@
 #include "model_file.h"
 
-#include <caffe2/serialize/inline_container.h>
-#include <c10/util/Exception.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "archive_check.h"
 #include "tsrt/error.h"
 
 namespace tsrt::detail {
@@ -42,13 +41,12 @@ ModelFormat identify_model_file(const std::string& path) {
     throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' is not a model archive: " + hint);
   }
 
+  // Structure, bounds and checksums first: LibTorch's reader trusts them.
   std::vector<std::string> records;
-  try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    records = reader.getAllRecords();
-  } catch (const c10::Error& e) {
-    throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' is a damaged or truncated archive: " +
-                                              std::string(e.what_without_backtrace()));
+  for (const ArchiveEntry& entry : check_archive(path)) {
+    // Records live under one top-level folder named after the archive.
+    const size_t slash = entry.name.find('/');
+    records.push_back(slash == std::string::npos ? entry.name : entry.name.substr(slash + 1));
   }
   bool has_code = false, has_constants = false, has_aoti = false;
   for (const std::string& record : records) {

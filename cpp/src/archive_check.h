@@ -1,0 +1,26 @@
+#pragma once
+// Checks a model archive (a zip file) before LibTorch reads it. LibTorch's zip
+// reader trusts sizes and offsets, and does not verify the CRC-32 of stored
+// entries: a flipped byte in a weight loads silently and changes the answers.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tsrt::detail {
+
+struct ArchiveEntry {
+  std::string name;          ///< full name inside the zip, e.g. "model/data/0"
+  uint64_t data_offset = 0;  ///< where the entry's bytes start in the file
+  uint64_t size = 0;         ///< stored size in the file
+  uint32_t crc32 = 0;        ///< as recorded in the central directory
+  uint16_t method = 0;       ///< 0: stored, 8: deflated
+};
+
+/// Reads the central directory of `path` and checks, for every entry: the
+/// headers' signatures, names and sizes lie within the file, the local header
+/// agrees with the central one, names are unique, and the CRC-32 of the data
+/// matches (stored entries). Throws Error(kInvalidModel) naming the damaged entry.
+std::vector<ArchiveEntry> check_archive(const std::string& path);
+
+}  // namespace tsrt::detail
