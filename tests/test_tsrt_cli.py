@@ -55,3 +55,16 @@ def test_usage_errors_exit_2(tmp_path):
         result = tsrt_cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr, result.stderr
+
+
+def test_doctor_command_lists_findings_and_exits_1(tmp_path):
+    result = tsrt_cli("doctor", "doctor_cases:TwoProblems", "--json", cwd=ROOT / "tests")
+    assert result.returncode == 1, result.stderr
+    kinds = {finding["kind"] for finding in json.loads(result.stdout)}
+    assert len(kinds) >= 2 and all(finding["rewrite"] for finding in json.loads(result.stdout))
+
+
+def test_doctor_command_on_a_clean_model_exits_0():
+    result = tsrt_cli("doctor", "doctor_cases:Clean", "--example", "x=2x4", cwd=ROOT / "tests")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no problems found" in result.stdout

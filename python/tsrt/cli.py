@@ -4,11 +4,13 @@ inspect one, diagnose a model that will not export.
     tsrt export models.mlp:MLP -o mlp.pt --example x=4x64:float32 --dynamic x:0
     tsrt export --zoo resnet_cnn -o resnet.pt
     tsrt inspect mlp.pt
+    tsrt doctor mypkg.models:Net --example x=1x3x32x32   (exit 1 when it finds problems)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import sys
@@ -43,11 +45,8 @@ def _parse_dynamic(items: list[str]) -> dict[str, list[int]]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import torch
-
     import tsrt
     from tsrt.export import ExportError, export_zoo_entry
-    from tsrt.spec import TensorSpec
 
     def progress(stage: str) -> None:
         if not args.quiet:
@@ -63,15 +62,7 @@ def _export(args: argparse.Namespace) -> int:
             if not args.target or not args.example:
                 raise ValueError("give PACKAGE.MODULE:FACTORY and --example for each input (or --zoo NAME)")
             module = _load_factory(args.target)
-            specs = [TensorSpec.parse(text) for text in args.example]
-            dynamic = _parse_dynamic(args.dynamic)
-            unknown = set(dynamic) - {s.name for s in specs}
-            if unknown:
-                raise ValueError(f"--dynamic names unknown inputs: {', '.join(sorted(unknown))}")
-            generator = torch.Generator().manual_seed(0)
-            specs = [TensorSpec(s.name, s.shape, s.dtype, tuple(dynamic.get(s.name, (0,) if s.shape else ())))
-                     for s in specs]
-            example = {s.name: s.random(generator) for s in specs}
+            specs, example = _examples_from_flags(args.example, args.dynamic)
             report = tsrt.export(module, example, args.output, args.mode or "auto", input_specs=specs,
                                  golden=0 if args.no_golden else 2, freeze=not args.no_freeze, progress=progress)
     except ExportError as error:
@@ -82,6 +73,35 @@ def _export(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(vars(report), default=str, indent=1) if args.json else report)
     return 0
+
+
+def _examples_from_flags(example_flags: list[str], dynamic_flags: list[str]) -> tuple[list, dict]:
+    """TensorSpecs (with dynamic dims) and random example tensors from --example/--dynamic."""
+    import torch
+
+    from tsrt.spec import TensorSpec
+
+    specs = [TensorSpec.parse(text) for text in example_flags]
+    dynamic = _parse_dynamic(dynamic_flags)
+    unknown = set(dynamic) - {s.name for s in specs}
+    if unknown:
+        raise ValueError(f"--dynamic names unknown inputs: {', '.join(sorted(unknown))}")
+    generator = torch.Generator().manual_seed(0)
+    specs = [TensorSpec(s.name, s.shape, s.dtype, tuple(dynamic.get(s.name, (0,) if s.shape else ()))) for s in specs]
+    return specs, {s.name: s.random(generator) for s in specs}
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from tsrt.doctor import diagnose, format_report
+
+    module = _load_factory(args.target)
+    example = tuple(_examples_from_flags(args.example, [])[1].values()) if args.example else None
+    diagnoses = diagnose(module, example)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(d) for d in diagnoses], indent=1))
+    else:
+        print(format_report(diagnoses))
+    return 1 if diagnoses else 0
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -115,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--json", action="store_true", help="print the report as JSON")
     export.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     export.set_defaults(run=_export)
+    doctor = commands.add_parser("doctor", help="diagnose why a model will not export to TorchScript",
+                                 epilog="example: tsrt doctor mypkg.models:make_model --example x=1x3x224x224",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    doctor.add_argument("target", help="PACKAGE.MODULE:FACTORY returning an nn.Module")
+    doctor.add_argument("--example", action="append", default=[], metavar="NAME=DIMS:DTYPE",
+                        help="example inputs: with them, doctor also traces (frozen control flow, baked devices)")
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
+    doctor.set_defaults(run=_doctor)
     inspect = commands.add_parser("inspect", help="describe a model file: inputs, outputs, operators, warnings")
     inspect.add_argument("model", help="a .pt file")
     inspect.add_argument("--json", action="store_true", help="print JSON")

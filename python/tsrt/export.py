@@ -331,6 +331,10 @@ def _choose(mode: str, traceable: torch.nn.Module, module: torch.nn.Module, exam
         report.findings.extend(str(f) for f in attempt.findings)
         if attempt.diverged:
             report.findings.append(f"[{attempt.mode}] the {attempt.mode}d module {attempt.diverged}")
+    # The doctor's static scan finds every construct, not just the first that fails.
+    from tsrt.doctor import diagnose
+
+    report.findings.extend(f"[doctor] {diagnosis}" for diagnosis in diagnose(module))
     report.mode = "failed"
     raise ExportError(report)
 
