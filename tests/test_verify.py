@@ -76,3 +76,15 @@ def test_golden_can_be_left_out(tmp_path):
     tsrt.export(entry.build(), entry.example_inputs(), tmp_path / "m.pt", "trace", golden=0)
     metadata = tsrt.load(tmp_path / "m.pt").metadata
     assert metadata["golden"] == [] and not any(name.startswith("golden/") for name in tsrt.load(tmp_path / "m.pt").extra_files)
+
+
+def test_metadata_is_self_describing(zoo_dir):
+    metadata = tsrt.load(zoo_dir / "multi_io.script.pt").metadata
+    forward = metadata["methods"]["forward"]
+    assert [i["name"] for i in forward["inputs"]] == ["a", "b", "index"]
+    assert forward["inputs"][2] == {"name": "index", "dtype": "int64", "shape": [3], "dynamic_dims": [0],
+                                    "value_range": [0, 8]}
+    assert forward["output_structure"] == "Tuple[Tensor, Dict[str, Tensor]]"
+    for key in ("format_version", "torch_version", "created", "source", "export_mode", "export_reason", "tolerance"):
+        assert metadata[key], key
+    assert metadata["source"] == "models.multi_io.MultiIO"

@@ -262,7 +262,9 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
             "export_reason": report.reason,
             "findings": [str(f) for f in report.findings],
             "frozen": freeze,
-            "methods": {"forward": {"inputs": [s.to_json() for s in specs], "outputs": list(output_names or [])}},
+            "methods": {"forward": {"inputs": [s.to_json() for s in specs], "outputs": list(output_names or []),
+                                    # what eager returns; a trace returns it flattened when names are listed
+                                    "output_structure": normalize.structure(eager_output)}},
             "tolerance": tolerance.to_json(),
         }
         for method, method_inputs in (method_specs or {}).items():

@@ -17,6 +17,26 @@ def _is_namedtuple(value: Any) -> bool:
     return isinstance(value, tuple) and hasattr(value, "_fields")
 
 
+def structure(output: Any) -> str:
+    """The type of an output structure, written as TorchScript would:
+    'Tuple[Tensor, Dict[str, Tensor]]', 'Optional' for None, 'int' for ints."""
+    if isinstance(output, torch.Tensor):
+        return "Tensor"
+    if output is None:
+        return "None"
+    if isinstance(output, dict):
+        values = sorted({structure(v) for v in output.values()})
+        return f"Dict[str, {values[0] if len(values) == 1 else 'Any'}]"
+    if _is_namedtuple(output):
+        return f"{type(output).__name__}({', '.join(f'{k}: {structure(getattr(output, k))}' for k in output._fields)})"
+    if isinstance(output, tuple):
+        return f"Tuple[{', '.join(structure(v) for v in output)}]"
+    if isinstance(output, list):
+        values = sorted({structure(v) for v in output})
+        return f"List[{values[0] if len(values) == 1 else 'Any'}]"
+    return type(output).__name__
+
+
 def leaf_names(output: Any, prefix: str = "") -> list[str]:
     """Names of the non-None tensor leaves of `output`, in flattening order:
     dict keys and namedtuple fields, joined with '.', indices for plain sequences."""
