@@ -135,14 +135,17 @@ PYBIND11_MODULE(_C, m) {
 
   m.def(
       "load",
-      [](const std::string& path, const std::string& device, bool check_inputs) {
+      [](const std::string& path, const std::string& device, bool check_inputs,
+         std::optional<std::vector<std::string>> allowed_ops) {
         LoadOptions options;
         options.device = device;
         options.check_inputs = check_inputs;
+        options.allowed_operators = std::move(allowed_ops);
         py::gil_scoped_release no_gil;
         return Model::load(path, options);
       },
-      py::arg("path"), py::arg("device") = "cpu", py::arg("check_inputs") = true);
+      py::arg("path"), py::arg("device") = "cpu", py::arg("check_inputs") = true,
+      py::arg("allowed_ops") = py::none());
 
   m.def("load_npy", [](const std::string& path) { return to_python(load_npy(path)); }, py::arg("path"));
   m.def(

@@ -105,6 +105,16 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   if (meta != loaded->extra_files.end()) {
     loaded->metadata = parse_metadata(meta->second, path);
   }
+  if (options.allowed_operators) {
+    std::string refused;
+    for (const auto& [op, count] : loaded->backend->summary().operators) {
+      if (!operator_allowed(op, *options.allowed_operators)) refused += (refused.empty() ? "" : ", ") + op;
+    }
+    if (!refused.empty()) {
+      throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' uses operators outside the allow-list: " +
+                                                refused + ". Review them (tsrt inspect --audit) before allowing them.");
+    }
+  }
   loaded->method_names = loaded->backend->method_names();
   for (const std::string& method : loaded->method_names) {
     MethodSignature signature = loaded->backend->schema_signature(method);

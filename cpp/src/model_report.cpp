@@ -67,6 +67,7 @@ json build_report(const Model& model) {
   report["operators"] = json::object();
   for (const auto& [name, count] : operators) report["operators"][name] = count;
   report["custom_operators"] = summary.custom_operators;
+  report["audit"] = summary.audit_operators;
   report["device_constants"] = summary.device_constants;
   report["parameters"] = {{"count", summary.parameter_count}, {"bytes", summary.parameter_bytes}};
   report["runtime_torch_version"] = summary.runtime_torch_version;
@@ -114,6 +115,11 @@ std::string model_report_text(const Model& model, bool with_code) {
     text << " " << name << " x" << count.get<int64_t>();
   }
   text << "\n";
+  if (!report["audit"].empty()) {
+    text << "audit       reaches outside tensors:";
+    for (const auto& op : report["audit"]) text << " " << op.get<std::string>();
+    text << "\n";
+  }
   for (const auto& warning : report["warnings"]) text << "WARNING     " << warning.get<std::string>() << "\n";
   if (with_code) text << "forward code\n" << report["code"].get<std::string>() << "\n";
   return text.str();

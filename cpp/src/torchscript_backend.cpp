@@ -114,6 +114,9 @@ class TorchScriptBackend final : public Backend {
     for (const auto& parameter : module_.parameters()) count_tensor(parameter);
     for (const auto& buffer : module_.buffers()) count_tensor(buffer);
     summary.custom_operators.assign(custom.begin(), custom.end());
+    for (const auto& [op, count] : summary.operators) {
+      if (reaches_outside_tensors(op)) summary.audit_operators.push_back(op);
+    }
     summary.device_constants.assign(devices.begin(), devices.end());
 
     std::vector<c10::IValue> constants;

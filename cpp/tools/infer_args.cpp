@@ -40,6 +40,8 @@ running:
   --device DEV               cpu (default), cuda or cuda:N
   --method NAME              method to run (default forward)
   --no-check-inputs          skip the dtype/shape checks against the model's metadata
+  --allow-ops FILE           refuse the model if it uses an operator not listed in FILE
+                             (one a line, or ns::* for a namespace)
 
 output:
   --save-outputs DIR         write each output as DIR/<path>.npy, plus DIR/outputs.json
@@ -97,6 +99,8 @@ InferArgs parse_infer_args(int argc, char** argv) {
       args.verify = true;
     } else if (arg == "--info") {
       args.info = true;
+    } else if (arg == "--allow-ops") {
+      args.allow_ops_file = value_of(i, arg);
     } else if (arg == "--no-check-inputs") {
       args.check_inputs = false;
     } else if (arg.size() > 1 && arg[0] == '-') {

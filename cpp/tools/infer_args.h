@@ -21,6 +21,7 @@ struct InferArgs {
   bool info = false;
   bool verify = false;
   bool check_inputs = true;
+  std::string allow_ops_file;  ///< --allow-ops FILE
   int show_values = 6;
   bool help = false;
 };

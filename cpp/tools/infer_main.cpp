@@ -133,6 +133,7 @@ int run(const tsrt::cli::InferArgs& args) {
   tsrt::LoadOptions options;
   options.device = args.device;
   options.check_inputs = args.check_inputs;
+  if (!args.allow_ops_file.empty()) options.allowed_operators = tsrt::read_operator_list(args.allow_ops_file);
   const auto load_start = std::chrono::steady_clock::now();
   const tsrt::Model model = tsrt::Model::load(args.model_path, options);
   const double load_ms = elapsed_ms(load_start);

@@ -112,6 +112,13 @@ def _inspect(args: argparse.Namespace) -> int:
     except tsrt.Error as error:
         print(f"tsrt inspect: error: {error}", file=sys.stderr)
         return 2 if error.code in ("io", "invalid_argument") else 1
+    if args.audit:
+        audit = json.loads(model.report(as_json=True))["audit"]
+        if args.json:
+            print(json.dumps(audit))
+        else:
+            print("\n".join(audit) if audit else "nothing reaches outside tensors: no file reads, prints, raises or custom operators")
+        return 0
     print(model.report(as_json=args.json, with_code=not args.no_code))
     return 0
 
@@ -147,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     inspect.add_argument("model", help="a .pt file")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.add_argument("--no-code", action="store_true", help="leave out the forward code")
+    inspect.add_argument("--audit", action="store_true",
+                         help="list only the operators that reach outside tensors (file reads, prints, raises, custom ops)")
     inspect.set_defaults(run=_inspect)
     args = parser.parse_args(argv)
     try:

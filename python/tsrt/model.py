@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
 from tsrt import _C
 
@@ -74,9 +74,13 @@ class Model:
         return f"tsrt.Model({self.path!r}, format={self.format}, device={self.device}, methods={self.methods})"
 
 
-def load(path: str, device: str = "cpu", check_inputs: bool = True) -> Model:
+def load(path: str, device: str = "cpu", check_inputs: bool = True,
+         allowed_ops: Sequence[str] | None = None) -> Model:
     """Loads a model file with libtsrt on `device` ("cpu", "cuda", "cuda:N").
 
-    Raises tsrt.Error when the file is missing or not a loadable model.
+    allowed_ops: when given, refuse a model that uses any operator not listed
+    (exact names like "aten::linear", or "prim::*" for a namespace).
+    Raises tsrt.Error when the file is missing, damaged, not a loadable model,
+    or uses an operator outside `allowed_ops`.
     """
-    return Model(_C.load(str(path), device, check_inputs))
+    return Model(_C.load(str(path), device, check_inputs, list(allowed_ops) if allowed_ops is not None else None))

@@ -34,6 +34,10 @@ struct LoadOptions {
   /// Check inputs against the file's metadata (dtype, rank, fixed dims) before
   /// running. Turn off only to let LibTorch see inputs the contract forbids.
   bool check_inputs = true;
+  /// When set, refuse a model whose graphs use an operator outside this list
+  /// (exact names, or "ns::*" for a namespace). For files from outside your team:
+  /// a TorchScript file is a program.
+  std::optional<std::vector<std::string>> allowed_operators;
 };
 
 class Model {
