@@ -680,3 +680,27 @@ def test_python_int_for_float_and_numpy_scalars(tmp_path):
     assert torch.equal(model(x, np.float32(0.5), np.int64(2)), torch.full((2,), 2.5))
     with raises_tsrt("invalid_argument", "input 'offset' expects int"):
         model(x, 1.0, 2.5)
+
+
+def test_eight_threads_by_500_calls_on_mixed_shapes_match_serial(zoo_dir):
+    """One Model shared by 8 Python threads (GIL released in C++), 500 calls each,
+    shapes mixed across calls: every output identical to a serial run."""
+    model = tsrt.load(zoo_dir / "gru_seq.script.pt")
+    generator = torch.Generator().manual_seed(3)
+    inputs = [torch.randn(b, t, 12, generator=generator) for b, t in ((1, 3), (2, 7), (4, 1), (3, 11))]
+    expected = [model(x) for x in inputs]
+    mismatches = []
+
+    def worker(offset: int) -> None:
+        for call in range(500):
+            which = (offset + call) % len(inputs)
+            hidden, outputs = model(inputs[which])
+            if not (torch.equal(hidden, expected[which][0]) and torch.equal(outputs, expected[which][1])):
+                mismatches.append((offset, call))
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not mismatches
