@@ -4,6 +4,7 @@
 // entries: a flipped byte in a weight loads silently and changes the answers.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,8 +20,15 @@ struct ArchiveEntry {
 
 /// Reads the central directory of `path` and checks, for every entry: the
 /// headers' signatures, names and sizes lie within the file, the local header
-/// agrees with the central one, names are unique, and the CRC-32 of the data
-/// matches (stored entries). Throws Error(kInvalidModel) naming the damaged entry.
-std::vector<ArchiveEntry> check_archive(const std::string& path);
+/// agrees with the central one, and names are unique. The CRC-32 of each stored
+/// entry is checked too, except those for which `defer_crc(name)` is true: the
+/// caller checks them later with check_checksums. Throws Error(kInvalidModel)
+/// naming the damaged entry.
+std::vector<ArchiveEntry> check_archive(const std::string& path,
+                                        const std::function<bool(const std::string&)>& defer_crc = nullptr);
+
+/// Checks the CRC-32 of the stored `entries` of `path`; throws Error(kInvalidModel)
+/// naming the first damaged one.
+void check_checksums(const std::string& path, const std::vector<ArchiveEntry>& entries);
 
 }  // namespace tsrt::detail

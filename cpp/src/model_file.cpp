@@ -16,7 +16,7 @@ bool contains(const std::string& text, const std::string& needle) { return text.
 
 }  // namespace
 
-ModelFormat identify_model_file(const std::string& path) {
+ModelFile identify_model_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     throw Error(ErrorCode::kIO, "model file '" + path + "' does not exist");
@@ -42,11 +42,17 @@ ModelFormat identify_model_file(const std::string& path) {
   }
 
   // Structure, bounds and checksums first: LibTorch's reader trusts them.
+  // Records live under one top-level folder named after the archive.
+  auto record_of = [](const std::string& name) {
+    const size_t slash = name.find('/');
+    return slash == std::string::npos ? name : name.substr(slash + 1);
+  };
+  auto is_storage = [&](const std::string& name) { return starts_with(record_of(name), "data/"); };
+  ModelFile model_file;
   std::vector<std::string> records;
-  for (const ArchiveEntry& entry : check_archive(path)) {
-    // Records live under one top-level folder named after the archive.
-    const size_t slash = entry.name.find('/');
-    records.push_back(slash == std::string::npos ? entry.name : entry.name.substr(slash + 1));
+  for (ArchiveEntry& entry : check_archive(path, is_storage)) {
+    records.push_back(record_of(entry.name));
+    if (is_storage(entry.name)) model_file.unchecked_storages.push_back(std::move(entry));
   }
   bool has_code = false, has_constants = false, has_aoti = false;
   for (const std::string& record : records) {
@@ -54,8 +60,11 @@ ModelFormat identify_model_file(const std::string& path) {
     has_constants |= record == "constants.pkl";
     has_aoti |= contains(record, "aotinductor/") || record == "archive_format";
   }
-  if (has_code && has_constants) return ModelFormat::kTorchScript;
-  if (has_aoti) return ModelFormat::kAOTInductor;
+  if (has_code && has_constants) return model_file;
+  if (has_aoti) {
+    model_file.format = ModelFormat::kAOTInductor;
+    return model_file;
+  }
   bool has_pickle = false;
   for (const std::string& record : records) has_pickle |= record == "data.pkl";
   if (has_pickle) {

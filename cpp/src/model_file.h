@@ -3,15 +3,26 @@
 // explains load failures in terms a user can act on.
 
 #include <string>
+#include <vector>
+
+#include "archive_check.h"
 
 namespace tsrt::detail {
 
 enum class ModelFormat { kTorchScript, kAOTInductor };
 
-/// Opens `path` and looks at its contents. Throws Error(kIO) when it can't be
-/// read, Error(kInvalidModel) when it is not a zip archive of a known model format
-/// (with a hint for the common mistakes: a torch.save pickle, an ONNX file).
-ModelFormat identify_model_file(const std::string& path);
+struct ModelFile {
+  ModelFormat format = ModelFormat::kTorchScript;
+  /// Tensor storages (data/...) whose CRC-32 is still to be checked: raw bytes
+  /// cannot derail LibTorch's reader, so their (long) check runs beside the load.
+  std::vector<ArchiveEntry> unchecked_storages;
+};
+
+/// Opens `path` and looks at its contents: the archive's structure and the
+/// checksums of everything but tensor storages. Throws Error(kIO) when it can't
+/// be read, Error(kInvalidModel) when it is damaged or not a zip archive of a known
+/// model format (with a hint for the common mistakes: a torch.save pickle, ONNX).
+ModelFile identify_model_file(const std::string& path);
 
 /// A message for a torch::jit::load failure of `path`: the cause first, the fix
 /// when the cause is a known one (unknown custom op, newer file version).
