@@ -87,7 +87,12 @@ PYBIND11_MODULE(_C, m) {
     try {
       if (pointer) std::rethrow_exception(pointer);
     } catch (const Error& e) {
-      py::object instance = py::reinterpret_borrow<py::object>(error_type)(e.what());
+      // Messages can quote damaged bytes (an entry name, a line of code): never let
+      // decoding them to str raise instead of the error itself.
+      const std::string message = e.what();
+      py::object text = py::reinterpret_steal<py::object>(
+          PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "backslashreplace"));
+      py::object instance = py::reinterpret_borrow<py::object>(error_type)(text);
       instance.attr("code") = error_code_name(e.code());
       PyErr_SetObject(error_type.ptr(), instance.ptr());
     }

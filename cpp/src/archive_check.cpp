@@ -2,7 +2,9 @@
 
 #include <caffe2/serialize/crc_alt.h>
 
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -65,6 +67,24 @@ class File {
   uint64_t size_ = 0;
 };
 
+// LibTorch's bundled miniz inflates deflated records with its CRC check compiled
+// out, and uses whatever a failed inflate left in the buffer. Inflate here (with
+// the same miniz, exported by libtorch) and check size and CRC first.
+extern "C" void* tinfl_decompress_mem_to_heap(const void* source, size_t source_length, size_t* out_length, int flags);
+
+void check_deflated(const File& file, const ArchiveEntry& entry, uint64_t uncompressed) {
+  constexpr uint64_t kMaxInflated = 1ull << 30;  // code and pickles; tensor storages are stored, not deflated
+  if (uncompressed > kMaxInflated) file.damaged("entry '" + entry.name + "' claims " + std::to_string(uncompressed) + " bytes inflated");
+  const std::string compressed = file.read(entry.data_offset, entry.size, "entry '" + entry.name + "'");
+  size_t length = 0;
+  std::unique_ptr<void, void (*)(void*)> inflated(
+      tinfl_decompress_mem_to_heap(compressed.data(), compressed.size(), &length, 0), &std::free);
+  if (!inflated || length != uncompressed) file.damaged("entry '" + entry.name + "' does not inflate to its recorded size");
+  if (crc32_fast(inflated.get(), length) != entry.crc32) {
+    file.damaged("entry '" + entry.name + "' fails its CRC-32 check: its bytes changed after it was written");
+  }
+}
+
 struct Directory {
   uint64_t offset = 0, size = 0, entries = 0;
 };
@@ -79,16 +99,24 @@ Directory find_directory(const File& file) {
     if (u32(data + at) != kEndOfCentralDirectory) continue;
     Directory directory{u32(data + at + 16), u32(data + at + 12), u16(data + at + 10)};
     const uint64_t end_offset = file.size() - tail + static_cast<uint64_t>(at);
-    const bool zip64 = directory.offset == 0xFFFFFFFFu || directory.size == 0xFFFFFFFFu || directory.entries == 0xFFFFu;
-    if (zip64) {
-      if (end_offset < 20) file.damaged("zip64 locator missing");
-      const std::string locator = file.read(end_offset - 20, 20, "the zip64 locator");
-      const auto* l = reinterpret_cast<const unsigned char*>(locator.data());
-      if (u32(l) != kZip64Locator) file.damaged("zip64 locator missing");
+    const bool needs_zip64 = directory.offset == 0xFFFFFFFFu || directory.size == 0xFFFFFFFFu || directory.entries == 0xFFFFu;
+    // PyTorch writes a zip64 end record into every archive, and LibTorch's reader
+    // follows it: both records must describe the same directory, or the file
+    // could show one directory to this check and another to the loader.
+    const std::string locator = end_offset >= 20 ? file.read(end_offset - 20, 20, "the zip64 locator") : std::string();
+    const auto* l = reinterpret_cast<const unsigned char*>(locator.data());
+    const bool has_zip64 = locator.size() == 20 && u32(l) == kZip64Locator;
+    if (needs_zip64 && !has_zip64) file.damaged("zip64 locator missing");
+    if (has_zip64) {
       const std::string end64 = file.read(u64(l + 8), 56, "the zip64 end record");
       const auto* e = reinterpret_cast<const unsigned char*>(end64.data());
       if (u32(e) != kZip64End) file.damaged("bad zip64 end record");
-      directory = {u64(e + 48), u64(e + 40), u64(e + 32)};
+      const Directory directory64{u64(e + 48), u64(e + 40), u64(e + 32)};
+      const bool agree = (directory.offset == 0xFFFFFFFFu || directory.offset == directory64.offset) &&
+                         (directory.size == 0xFFFFFFFFu || directory.size == directory64.size) &&
+                         (directory.entries == 0xFFFFu || directory.entries == directory64.entries);
+      if (!agree) file.damaged("the zip and zip64 end records describe different central directories");
+      directory = directory64;
     }
     return directory;
   }
@@ -139,7 +167,10 @@ std::vector<ArchiveEntry> check_archive(const std::string& path,
       }
       x += 4 + size;
     }
-    if (!names.insert(entry.name).second) file.damaged("entry '" + entry.name + "' appears twice");
+    // LibTorch's zip reader looks names up ignoring case: "A/x" and "a/X" collide.
+    std::string folded = entry.name;
+    for (char& c : folded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!names.insert(folded).second) file.damaged("entry '" + entry.name + "' appears twice (names are compared ignoring case)");
     if (entry.method != 0 && entry.method != 8) file.damaged("entry '" + entry.name + "' uses an unknown compression method " + std::to_string(entry.method));
     if (entry.method == 0 && compressed != uncompressed) file.damaged("entry '" + entry.name + "' has inconsistent sizes");
 
@@ -155,11 +186,11 @@ std::vector<ArchiveEntry> check_archive(const std::string& path,
     if (entry.data_offset > file.size() || entry.size > file.size() - entry.data_offset) {
       file.damaged("entry '" + entry.name + "' runs past the end of the file (truncated?)");
     }
-    // Deflated entries are checked by the zip reader when it inflates them.
     const bool deferred = defer_crc && defer_crc(entry.name);
     if (!deferred && entry.method == 0 && file.crc32(entry.data_offset, entry.size) != entry.crc32) {
       file.damaged("entry '" + entry.name + "' fails its CRC-32 check: its bytes changed after it was written");
     }
+    if (entry.method == 8) check_deflated(file, entry, uncompressed);
     entries.push_back(std::move(entry));
     at += 46 + name_length + extra_length + comment_length;
   }
