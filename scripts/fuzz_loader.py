@@ -1005,8 +1005,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="zoo models to mutate (comma-separated)")
     parser.add_argument("--work", type=Path, help="where the zoo exports go (default: a temporary folder)")
     parser.add_argument("--json", action="store_true", help="print the report, every case included, as JSON")
+    parser.add_argument("--infer", type=Path, help="the infer binary to fuzz (default ./infer; e.g. a sanitizer build)")
     args = parser.parse_args(argv)
 
+    if args.infer is not None:
+        global INFER
+        INFER = args.infer.resolve()
     with tempfile.TemporaryDirectory(prefix="tsrt-fuzz-zoo-") as temporary:
         work = args.work or Path(temporary)
         work.mkdir(parents=True, exist_ok=True)
