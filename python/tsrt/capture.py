@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from tsrt.outputs import flatten_outputs
 from tsrt.spec import TensorSpec, Tolerance
 
 # TracerWarnings that mean a Python decision was frozen into the graph.
@@ -157,35 +158,37 @@ def divergence(candidate: torch.jit.ScriptModule, eager: torch.nn.Module, inputs
         shapes = ", ".join(str(tuple(a.shape)) for a in args)
         with torch.no_grad():
             try:
-                expected = flatten_any(eager(*args))
+                expected = flatten_outputs(eager(*args))
             except Exception:  # noqa: BLE001 - eager itself refuses this size: skip it
                 continue
             for _ in range(calls):
                 try:
-                    actual = flatten_any(candidate(*args))
+                    actual = flatten_outputs(candidate(*args))
                 except Exception as error:  # noqa: BLE001
                     return f"fails at inputs {shapes}: {_first_line(error)}"
-                if len(actual) != len(expected):
-                    return f"returns {len(actual)} tensors at inputs {shapes}, eager returns {len(expected)}"
-                for a, e in zip(actual, expected):
-                    if a.shape != e.shape:
-                        return f"output shape {tuple(a.shape)} at inputs {shapes}, eager gives {tuple(e.shape)}"
-                    if not torch.allclose(a, e, atol=tolerance.atol, rtol=tolerance.rtol, equal_nan=True):
-                        error = (a.double() - e.double()).abs().max().item()
-                        return f"differs from eager by {error:.3g} at inputs {shapes}"
+                if [path for path, _ in actual] != [path for path, _ in expected]:
+                    return (f"returns outputs {[p for p, _ in actual]} at inputs {shapes}, "
+                            f"eager returns {[p for p, _ in expected]}")
+                for (path, a), (_, e) in zip(actual, expected):
+                    problem = _leaf_difference(a, e, tolerance)
+                    if problem:
+                        return f"{problem} in {path} at inputs {shapes}"
     return ""
 
 
-def flatten_any(output: Any) -> list[torch.Tensor]:
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if isinstance(output, dict):
-        return [t for v in output.values() for t in flatten_any(v)]
-    if isinstance(output, (tuple, list)):
-        return [t for v in output for t in flatten_any(v)]
-    if isinstance(output, (int, float, bool)):
-        return [torch.tensor(output)]
-    return []
+def _leaf_difference(actual: Any, expected: Any, tolerance: Tolerance) -> str:
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(actual, torch.Tensor):
+            return f"returns {type(actual).__name__} where eager returns a tensor"
+        if actual.shape != expected.shape:
+            return f"has shape {tuple(actual.shape)} where eager has {tuple(expected.shape)}"
+        if not torch.allclose(actual, expected, atol=tolerance.atol, rtol=tolerance.rtol, equal_nan=True):
+            return f"differs from eager by {(actual.double() - expected.double()).abs().max().item():.3g}"
+        return ""
+    if isinstance(expected, float) and isinstance(actual, float):
+        close = abs(actual - expected) <= tolerance.atol + tolerance.rtol * abs(expected)
+        return "" if close else f"is {actual} where eager gives {expected}"
+    return "" if actual == expected else f"is {actual!r} where eager gives {expected!r}"
 
 
 # --- messages --------------------------------------------------------------------
