@@ -98,6 +98,8 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   // The storages' checksums are verified on a second thread while LibTorch loads:
   // on BERT-base that hides ~120 ms of CRC work behind the load. A damaged
   // storage still fails the load below, before the model is returned.
+  // torch::jit::load returns only the extra files it is asked for by name.
+  for (const std::string& name : file.extra_files) loaded->extra_files.emplace(name, "");
   auto storages_checked = std::async(std::launch::async, [&] { detail::check_checksums(path, file.unchecked_storages); });
   try {
     loaded->backend = detail::load_torchscript(path, loaded->device, loaded->extra_files);

@@ -52,6 +52,7 @@ ModelFile identify_model_file(const std::string& path) {
   std::vector<std::string> records;
   for (ArchiveEntry& entry : check_archive(path, is_storage)) {
     records.push_back(record_of(entry.name));
+    if (starts_with(records.back(), "extra/")) model_file.extra_files.push_back(records.back().substr(6));
     if (is_storage(entry.name)) model_file.unchecked_storages.push_back(std::move(entry));
   }
   bool has_code = false, has_constants = false, has_aoti = false;

@@ -16,6 +16,8 @@ struct ModelFile {
   /// Tensor storages (data/...) whose CRC-32 is still to be checked: raw bytes
   /// cannot derail LibTorch's reader, so their (long) check runs beside the load.
   std::vector<ArchiveEntry> unchecked_storages;
+  /// Names of the archive's extra files (torch.jit.save's _extra_files), "extra/" stripped.
+  std::vector<std::string> extra_files;
 };
 
 /// Opens `path` and looks at its contents: the archive's structure and the

@@ -1,7 +1,5 @@
 #include "torchscript_backend.h"
 
-#include <caffe2/serialize/file_adapter.h>
-#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/python_print.h>
 #include <torch/script.h>
 #include <torch/version.h>
@@ -13,20 +11,6 @@
 
 namespace tsrt::detail {
 namespace {
-
-// torch::jit::load only returns the extra files it is asked for by name, so list
-// the archive's records first and ask for all of them.
-std::map<std::string, std::string> list_extra_files(const std::string& path) {
-  caffe2::serialize::PyTorchStreamReader reader(path);
-  std::map<std::string, std::string> files;
-  const std::string prefix = "extra/";
-  for (const std::string& record : reader.getAllRecords()) {
-    if (record.rfind(prefix, 0) == 0) {
-      files.emplace(record.substr(prefix.size()), "");
-    }
-  }
-  return files;
-}
 
 class TorchScriptBackend final : public Backend {
  public:
@@ -143,7 +127,6 @@ class TorchScriptBackend final : public Backend {
 
 std::unique_ptr<Backend> load_torchscript(const std::string& path, c10::Device device,
                                           std::map<std::string, std::string>& extra_files) {
-  extra_files = list_extra_files(path);
   torch::jit::ExtraFilesMap wanted(extra_files.begin(), extra_files.end());
   torch::jit::Module module = torch::jit::load(path, device, wanted);
   module.eval();

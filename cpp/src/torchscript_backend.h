@@ -11,8 +11,8 @@
 
 namespace tsrt::detail {
 
-/// Loads `path` with torch::jit::load onto `device`, filling `extra_files` with
-/// every extra file of the archive. Throws c10::Error / std::exception on failure.
+/// Loads `path` with torch::jit::load onto `device`, filling in the contents of
+/// `extra_files` (keys: the names to read). Throws c10::Error / std::exception.
 std::unique_ptr<Backend> load_torchscript(const std::string& path, c10::Device device,
                                           std::map<std::string, std::string>& extra_files);
 
