@@ -1,5 +1,7 @@
 #include "tsrt/outputs.h"
 
+#include <ATen/ATen.h>
+
 namespace tsrt {
 namespace {
 
@@ -34,6 +36,14 @@ std::vector<OutputLeaf> flatten_outputs(const c10::IValue& output, const std::ve
     flatten_into(output, names.size() == 1 ? names[0] : "output", leaves);
   }
   return leaves;
+}
+
+at::Tensor leaf_as_tensor(const c10::IValue& value) {
+  if (value.isTensor()) return value.toTensor().detach().to(at::kCPU);
+  if (value.isInt()) return at::scalar_tensor(value.toInt(), at::kLong);
+  if (value.isDouble()) return at::scalar_tensor(value.toDouble(), at::kDouble);
+  if (value.isBool()) return at::scalar_tensor(value.toBool(), at::kBool);
+  return at::Tensor();
 }
 
 std::string path_to_filename(const std::string& path) {

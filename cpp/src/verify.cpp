@@ -18,15 +18,6 @@ at::Tensor read_golden(const Model& model, const std::string& file) {
   return parse_npy(found->second.data(), found->second.size(), model.path() + ":" + file);
 }
 
-// A scalar output (int, float, bool) as a 0-d tensor, as export saved it.
-at::Tensor as_tensor(const c10::IValue& value) {
-  if (value.isTensor()) return value.toTensor().detach().to(at::kCPU);
-  if (value.isInt()) return at::scalar_tensor(value.toInt(), at::kLong);
-  if (value.isDouble()) return at::scalar_tensor(value.toDouble(), at::kDouble);
-  if (value.isBool()) return at::scalar_tensor(value.toBool(), at::kBool);
-  return at::Tensor();
-}
-
 void compare(const at::Tensor& actual, const at::Tensor& expected, double atol, double rtol, OutputCheck& check) {
   if (!actual.defined()) {
     check.detail = "the output is not a tensor or number";
@@ -93,7 +84,7 @@ VerifyReport verify_golden(const Model& model) {
         check.passed = found->second.isNone();
         if (!check.passed) check.detail = "expected None";
       } else {
-        compare(as_tensor(found->second), read_golden(model, file), report.atol, report.rtol, check);
+        compare(leaf_as_tensor(found->second), read_golden(model, file), report.atol, report.rtol, check);
       }
       report.checks.push_back(std::move(check));
     }

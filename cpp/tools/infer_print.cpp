@@ -179,16 +179,8 @@ std::vector<std::string> save_outputs(const std::string& dir, const std::vector<
   std::vector<std::string> written;
   std::set<std::string> used_names;
   for (const OutputLeaf& leaf : outputs) {
-    at::Tensor tensor;
-    if (leaf.value.isTensor()) {
-      tensor = leaf.value.toTensor();
-    } else if (leaf.value.isInt()) {
-      tensor = at::scalar_tensor(leaf.value.toInt(), at::kLong);
-    } else if (leaf.value.isDouble()) {
-      tensor = at::scalar_tensor(leaf.value.toDouble(), at::kDouble);
-    } else if (leaf.value.isBool()) {
-      tensor = at::scalar_tensor(leaf.value.toBool(), at::kBool);
-    } else {
+    const at::Tensor tensor = leaf_as_tensor(leaf.value);
+    if (!tensor.defined()) {
       manifest[leaf.path] = nullptr;  // None and strings have no .npy form
       continue;
     }

@@ -37,38 +37,34 @@ def structure(output: Any) -> str:
     return type(output).__name__
 
 
-def leaf_names(output: Any, prefix: str = "") -> list[str]:
-    """Names of the non-None tensor leaves of `output`, in flattening order:
-    dict keys and namedtuple fields, joined with '.', indices for plain sequences."""
+def named_tensor_leaves(output: Any, prefix: str = "") -> list[tuple[str, torch.Tensor]]:
+    """The non-None tensor leaves of `output` with their names: dict keys and
+    namedtuple fields joined with '.', indices for plain sequences."""
     def join(key: str) -> str:
         return f"{prefix}.{key}" if prefix else key
 
     if isinstance(output, torch.Tensor):
-        return [prefix or "output"]
+        return [(prefix or "output", output)]
     if output is None:
         return []
     if isinstance(output, dict):  # also HF ModelOutput (an OrderedDict)
-        return [name for key, value in output.items() for name in leaf_names(value, join(str(key)))]
+        return [leaf for key, value in output.items() for leaf in named_tensor_leaves(value, join(str(key)))]
     if _is_namedtuple(output):
-        return [name for key in output._fields for name in leaf_names(getattr(output, key), join(key))]
+        return [leaf for key in output._fields for leaf in named_tensor_leaves(getattr(output, key), join(key))]
     if isinstance(output, (tuple, list)):
-        return [name for i, value in enumerate(output) for name in leaf_names(value, join(f"output_{i}" if not prefix else str(i)))]
+        return [leaf for i, value in enumerate(output)
+                for leaf in named_tensor_leaves(value, join(f"output_{i}" if not prefix else str(i)))]
     raise TypeError(f"output leaf of type {type(output).__name__} cannot be exported; return tensors")
+
+
+def leaf_names(output: Any) -> list[str]:
+    """Names of the non-None tensor leaves of `output`, in flattening order."""
+    return [name for name, _ in named_tensor_leaves(output)]
 
 
 def flatten_tensors(output: Any) -> list[torch.Tensor]:
     """The non-None tensor leaves of `output`, in the order of leaf_names."""
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if output is None:
-        return []
-    if isinstance(output, dict):
-        return [t for value in output.values() for t in flatten_tensors(value)]
-    if _is_namedtuple(output):
-        return [t for key in output._fields for t in flatten_tensors(getattr(output, key))]
-    if isinstance(output, (tuple, list)):
-        return [t for value in output for t in flatten_tensors(value)]
-    raise TypeError(f"output leaf of type {type(output).__name__} cannot be exported; return tensors")
+    return [tensor for _, tensor in named_tensor_leaves(output)]
 
 
 def has_scalar_leaves(output: Any) -> bool:

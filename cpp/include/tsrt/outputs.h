@@ -21,6 +21,10 @@ struct OutputLeaf {
 /// "output[i]".
 std::vector<OutputLeaf> flatten_outputs(const c10::IValue& output, const std::vector<std::string>& names = {});
 
+/// A leaf as a CPU tensor: tensors as they are, int/float/bool as 0-d int64,
+/// float64 and bool tensors (how they are saved as .npy); undefined for None and str.
+at::Tensor leaf_as_tensor(const c10::IValue& value);
+
 /// A file-name-safe form of a path: "output[1]['scores']" -> "output_1_scores".
 std::string path_to_filename(const std::string& path);
 
