@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "convert.h"
+#include "tsrt/benchmark.h"
 #include "tsrt/error.h"
 #include "tsrt/model.h"
 #include "tsrt/model_report.h"
@@ -136,21 +137,52 @@ PYBIND11_MODULE(_C, m) {
         }
         return checks;
       })
-      .def("run", &run, py::arg("method"), py::arg("args"), py::arg("kwargs"));
+      .def("run", &run, py::arg("method"), py::arg("args"), py::arg("kwargs"))
+      .def_property_readonly("optimizations", &Model::optimizations)
+      .def_property_readonly("load_ms", &Model::load_ms)
+      .def("benchmark", [](const Model& model, const std::string& method, const py::tuple& args, int warmup_iters,
+                           double warmup_seconds, int64_t iters, double duration_seconds, int concurrency,
+                           int profile_iters, int profile_top) {
+        std::vector<c10::IValue> inputs;
+        for (size_t i = 0; i < args.size(); ++i) inputs.push_back(to_ivalue(args[i], "input " + std::to_string(i)));
+        BenchmarkOptions options;
+        options.method = method;
+        options.warmup_iters = warmup_iters;
+        options.warmup_seconds = warmup_seconds;
+        options.iters = iters;
+        options.duration_seconds = duration_seconds;
+        options.concurrency = concurrency;
+        options.profile_iters = profile_iters;
+        options.profile_top = profile_top;
+        py::gil_scoped_release no_gil;
+        return benchmark_json(benchmark(model, inputs, options));
+      }, py::arg("method"), py::arg("args"), py::arg("warmup_iters"), py::arg("warmup_seconds"), py::arg("iters"),
+         py::arg("duration_seconds"), py::arg("concurrency"), py::arg("profile_iters"), py::arg("profile_top"));
 
   m.def(
       "load",
       [](const std::string& path, const std::string& device, bool check_inputs,
-         std::optional<std::vector<std::string>> allowed_ops) {
+         std::optional<std::vector<std::string>> allowed_ops, const std::string& precision, bool freeze,
+         bool optimize, bool inference_mode, bool jit_optimize, int warmup) {
         LoadOptions options;
         options.device = device;
         options.check_inputs = check_inputs;
         options.allowed_operators = std::move(allowed_ops);
+        options.optimize.precision = parse_precision(precision);
+        options.optimize.freeze = freeze;
+        options.optimize.optimize_for_inference = optimize;
+        options.optimize.inference_mode = inference_mode;
+        options.optimize.graph_executor_optimize = jit_optimize;
+        options.optimize.warmup_runs = warmup;
         py::gil_scoped_release no_gil;
         return Model::load(path, options);
       },
       py::arg("path"), py::arg("device") = "cpu", py::arg("check_inputs") = true,
-      py::arg("allowed_ops") = py::none());
+      py::arg("allowed_ops") = py::none(), py::arg("precision") = "fp32", py::arg("freeze") = true,
+      py::arg("optimize") = true, py::arg("inference_mode") = true, py::arg("jit_optimize") = false,
+      py::arg("warmup") = 0);
+  m.def("set_num_threads", &set_intra_op_threads, py::arg("threads"),
+        "LibTorch's intra-op threads for the whole process (at::set_num_threads).");
 
   m.def("load_npy", [](const std::string& path) { return to_python(load_npy(path)); }, py::arg("path"));
   m.def(

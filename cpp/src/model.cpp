@@ -4,6 +4,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -11,6 +12,7 @@
 
 #include "backend.h"
 #include "input_check.h"
+#include "ivalue_map.h"
 #include "model_file.h"
 #include "torchscript_backend.h"
 #include "tsrt/device.h"
@@ -25,6 +27,9 @@ class LoadedModel {
   std::string path;
   c10::Device device{c10::kCPU};
   bool check_inputs = true;
+  bool inference_mode = true;
+  std::vector<std::string> optimizations;
+  double load_ms = 0;
   std::unique_ptr<Backend> backend;
   std::map<std::string, std::string> extra_files;
   std::optional<ModelMetadata> metadata;
@@ -43,31 +48,7 @@ std::string file_label(const std::string& path) {
 
 // Moves every tensor inside `value` (nested in lists, tuples, dicts) to `device`.
 c10::IValue to_device(const c10::IValue& value, c10::Device device) {
-  if (value.isTensor()) {
-    const at::Tensor& tensor = value.toTensor();
-    return tensor.device() == device ? value : c10::IValue(tensor.to(device));
-  }
-  if (value.isTuple()) {
-    std::vector<c10::IValue> elements;
-    for (const auto& element : value.toTupleRef().elements()) elements.push_back(to_device(element, device));
-    return c10::ivalue::Tuple::create(std::move(elements));
-  }
-  if (value.isTensorList()) {
-    c10::List<at::Tensor> list;
-    for (const at::Tensor& tensor : value.toTensorList()) list.push_back(tensor.to(device));
-    return list;
-  }
-  if (value.isList()) {
-    c10::impl::GenericList list(value.toList().elementType());
-    for (const c10::IValue& element : value.toList()) list.push_back(to_device(element, device));
-    return list;
-  }
-  if (value.isGenericDict()) {
-    c10::impl::GenericDict dict(value.toGenericDict().keyType(), value.toGenericDict().valueType());
-    for (const auto& entry : value.toGenericDict()) dict.insert(entry.key(), to_device(entry.value(), device));
-    return dict;
-  }
-  return value;
+  return detail::map_tensors(value, [device](const at::Tensor& t) { return t.device() == device ? t : t.to(device); });
 }
 
 // The first line of LibTorch's message that says what happened, without the
@@ -86,10 +67,12 @@ std::string summarize_torch_error(const std::string& message) {
 Model::Model(std::shared_ptr<const detail::LoadedModel> loaded) : loaded_(std::move(loaded)) {}
 
 Model Model::load(const std::string& path, const LoadOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
   auto loaded = std::make_shared<detail::LoadedModel>();
   loaded->path = path;
   loaded->device = parse_device(options.device);
   loaded->check_inputs = options.check_inputs;
+  loaded->inference_mode = options.optimize.inference_mode;
 
   const detail::ModelFile file = detail::identify_model_file(path);  // throws kIO / kInvalidModel
   if (file.format == detail::ModelFormat::kAOTInductor) {
@@ -102,7 +85,8 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   for (const std::string& name : file.extra_files) loaded->extra_files.emplace(name, "");
   auto storages_checked = std::async(std::launch::async, [&] { detail::check_checksums(path, file.unchecked_storages); });
   try {
-    loaded->backend = detail::load_torchscript(path, loaded->device, loaded->extra_files);
+    loaded->backend =
+        detail::load_torchscript(path, loaded->device, loaded->extra_files, options.optimize, loaded->optimizations);
   } catch (const c10::Error& e) {
     throw Error(ErrorCode::kInvalidModel, detail::explain_load_failure(path, e.what_without_backtrace()));
   } catch (const std::exception& e) {
@@ -137,12 +121,36 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
     }
     loaded->signatures.emplace(method, std::move(signature));
   }
-  return Model(std::move(loaded));
+  loaded->optimizations.push_back(loaded->inference_mode ? "c10::InferenceMode on every call"
+                                                         : "InferenceMode off (autograd state is kept)");
+  Model model(loaded);
+  if (options.optimize.warmup_runs > 0) loaded->optimizations.push_back(model.warm_up(options.optimize.warmup_runs));
+  loaded->load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return model;
+}
+
+std::string Model::warm_up(int runs) const {
+  std::string warmed;
+  for (const std::string& method : loaded_->method_names) {
+    const MethodSignature& signature = signature_of(method);
+    std::vector<c10::IValue> inputs;
+    for (size_t i = 0; i < signature.inputs.size(); ++i) {
+      if (!signature.inputs[i].spec) break;
+      inputs.push_back(random_tensor(*signature.inputs[i].spec, i));
+    }
+    if (inputs.empty() || inputs.size() != signature.inputs.size()) continue;  // shapes not declared
+    for (int run_index = 0; run_index < runs; ++run_index) run(method, inputs);
+    warmed += (warmed.empty() ? "" : ", ") + method;
+  }
+  return warmed.empty() ? "warm-up skipped: no method has its input shapes in the metadata"
+                        : "warmed up " + warmed + " (" + std::to_string(runs) + " calls at the declared shapes)";
 }
 
 const std::string& Model::path() const { return loaded_->path; }
 c10::Device Model::device() const { return loaded_->device; }
 std::string Model::format() const { return loaded_->backend->format(); }
+const std::vector<std::string>& Model::optimizations() const { return loaded_->optimizations; }
+double Model::load_ms() const { return loaded_->load_ms; }
 std::vector<std::string> Model::method_names() const { return loaded_->method_names; }
 
 bool Model::has_method(const std::string& method) const { return loaded_->signatures.count(method) != 0; }
@@ -171,7 +179,8 @@ c10::IValue Model::run(const std::string& method, std::vector<c10::IValue> input
 
   const std::string shapes = detail::describe_inputs(signature, inputs);
   try {
-    c10::InferenceMode inference_mode;
+    std::optional<c10::InferenceMode> inference_mode;
+    if (loaded_->inference_mode) inference_mode.emplace();
     return loaded_->backend->run(method, std::move(inputs));
   } catch (const c10::Error& e) {
     const std::string message = e.what_without_backtrace();

@@ -1,5 +1,7 @@
 #include "torchscript_backend.h"
 
+#include <ATen/autocast_mode.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/serialization/python_print.h>
 #include <torch/script.h>
 #include <torch/version.h>
@@ -7,14 +9,44 @@
 #include <set>
 
 #include "input_check.h"
+#include "ivalue_map.h"
+#include "torchscript_optimize.h"
 #include "tsrt/error.h"
 
 namespace tsrt::detail {
 namespace {
 
+// Turns on autocast to `dtype` on this thread for one call, and restores the
+// previous state: autocast is thread-local, and the caller's thread is not ours.
+class AutocastScope {
+ public:
+  AutocastScope(c10::DeviceType device_type, c10::ScalarType dtype)
+      : device_type_(device_type),
+        was_enabled_(at::autocast::is_autocast_enabled(device_type)),
+        previous_dtype_(at::autocast::get_autocast_dtype(device_type)) {
+    at::autocast::set_autocast_dtype(device_type, dtype);
+    at::autocast::set_autocast_enabled(device_type, true);
+  }
+  ~AutocastScope() {
+    at::autocast::set_autocast_enabled(device_type_, was_enabled_);
+    at::autocast::set_autocast_dtype(device_type_, previous_dtype_);
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  c10::DeviceType device_type_;
+  bool was_enabled_;
+  c10::ScalarType previous_dtype_;
+};
+
 class TorchScriptBackend final : public Backend {
  public:
-  explicit TorchScriptBackend(torch::jit::Module module) : module_(std::move(module)) {}
+  TorchScriptBackend(torch::jit::Module module, c10::Device device, const OptimizeOptions& options)
+      : module_(std::move(module)),
+        device_type_(device.type()),
+        compute_dtype_(precision_dtype(options.precision)),
+        graph_executor_optimize_(options.graph_executor_optimize) {}
 
   std::string format() const override { return "torchscript"; }
 
@@ -116,24 +148,45 @@ class TorchScriptBackend final : public Backend {
   c10::IValue run(const std::string& method, std::vector<c10::IValue> inputs) const override {
     // get_method is const and Method::operator() runs the function's executor,
     // which LibTorch guards for concurrent callers; the module itself is shared.
-    return module_.get_method(method)(std::move(inputs));
+    // The optimiser switch is thread-local: set for this call only, as Triton's
+    // PyTorch backend does.
+    torch::jit::GraphOptimizerEnabledGuard optimizer(graph_executor_optimize_);
+    if (compute_dtype_ == at::kFloat) return module_.get_method(method)(std::move(inputs));
+    // float32 inputs are cast on entry: a traced convolution is aten::_convolution,
+    // which autocast leaves alone, so it must see activations of its weights' type.
+    // Autocast covers tensors the graph makes itself (a traced mask's dtype=float).
+    const c10::ScalarType lowered = compute_dtype_;
+    for (auto& input : inputs) {
+      input = map_tensors(input, [lowered](const at::Tensor& t) { return t.scalar_type() == at::kFloat ? t.to(lowered) : t; });
+    }
+    c10::IValue output;
+    {
+      AutocastScope autocast(device_type_, compute_dtype_);
+      output = module_.get_method(method)(std::move(inputs));
+    }
+    return map_tensors(output, [lowered](const at::Tensor& t) { return t.scalar_type() == lowered ? t.to(at::kFloat) : t; });
   }
 
  private:
   torch::jit::Module module_;
+  c10::DeviceType device_type_;
+  c10::ScalarType compute_dtype_;  // kFloat, or the lower precision the outputs come back from
+  bool graph_executor_optimize_;
 };
 
 }  // namespace
 
 std::unique_ptr<Backend> load_torchscript(const std::string& path, c10::Device device,
-                                          std::map<std::string, std::string>& extra_files) {
+                                          std::map<std::string, std::string>& extra_files,
+                                          const OptimizeOptions& options, std::vector<std::string>& applied) {
   torch::jit::ExtraFilesMap wanted(extra_files.begin(), extra_files.end());
   torch::jit::Module module = torch::jit::load(path, device, wanted);
   module.eval();
   for (auto& [name, contents] : wanted) {
     extra_files[name] = std::move(contents);
   }
-  return std::make_unique<TorchScriptBackend>(std::move(module));
+  module = optimize_torchscript(std::move(module), options, device, applied);
+  return std::make_unique<TorchScriptBackend>(std::move(module), device, options);
 }
 
 }  // namespace tsrt::detail

@@ -21,6 +21,19 @@ uint64_t parse_count(const std::string& flag, const std::string& text) {
   return value;
 }
 
+double parse_seconds(const std::string& flag, const std::string& text) {
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(value >= 0)) usage_error(flag + " expects a number of seconds, got '" + text + "'");
+  return value;
+}
+
+int parse_positive(const std::string& flag, const std::string& text) {
+  const uint64_t value = parse_count(flag, text);
+  if (value == 0 || value > 4096) usage_error(flag + " expects a number from 1 to 4096, got '" + text + "'");
+  return static_cast<int>(value);
+}
+
 }  // namespace
 
 std::string infer_usage() {
@@ -43,6 +56,28 @@ running:
   --allow-ops FILE           refuse the model if it uses an operator not listed in FILE
                              (one a line, or ns::* for a namespace)
 
+optimisation (all on by default; see what was applied with --bench or --info):
+  --precision P              fp32 (default), bf16 or fp16: weights and compute in P,
+                             inputs and outputs stay float32
+  --no-freeze                don't freeze a module that still holds its weights
+  --no-optimize              don't run torch::jit::optimize_for_inference
+  --no-inference-mode        run without c10::InferenceMode
+  --jit-optimize             let LibTorch's profiling executor re-optimise the graph
+  --warmup-on-load N         call each method N times at load, at its declared shapes
+  --threads N                intra-op threads for the process (default: LibTorch's)
+
+benchmark (--bench):
+  --bench                    time the model: load, first call, warm-up, timed run;
+                             latency min/mean/median/p90/p95/p99/max, throughput,
+                             coefficient of variation, peak memory
+  --warmup N                 warm-up calls (default 10)
+  --warmup-time S            warm up for at least S seconds
+  --iters N                  timed calls (default 100 when no --duration)
+  --duration S               time for S seconds (with --iters: whichever ends first)
+  --concurrency N            N threads calling the one loaded model
+  --profile                  after timing, profile 10 calls: operators by self time
+  --profile-top N            rows of the profile (default 15)
+
 output:
   --save-outputs DIR         write each output as DIR/<path>.npy, plus DIR/outputs.json
   --json                     print a JSON document instead of text
@@ -58,6 +93,8 @@ examples:
   infer resnet.pt
   infer resnet.pt --shape image=8x3x224x224 --device cuda
   infer resnet.pt --verify
+  infer resnet.pt --bench --duration 10 --concurrency 2 --threads 1 --json
+  infer bert.pt --bench --precision bf16 --profile
   infer model.pt --input a=a.npy --input b=b.npy --save-outputs out/ --json
 )";
 }
@@ -103,6 +140,36 @@ InferArgs parse_infer_args(int argc, char** argv) {
       args.allow_ops_file = value_of(i, arg);
     } else if (arg == "--no-check-inputs") {
       args.check_inputs = false;
+    } else if (arg == "--bench") {
+      args.bench = true;
+    } else if (arg == "--warmup") {
+      args.warmup_iters = static_cast<int>(parse_count(arg, value_of(i, arg)));
+    } else if (arg == "--warmup-time") {
+      args.warmup_seconds = parse_seconds(arg, value_of(i, arg));
+    } else if (arg == "--iters") {
+      args.iters = static_cast<int64_t>(parse_count(arg, value_of(i, arg)));
+    } else if (arg == "--duration") {
+      args.duration_seconds = parse_seconds(arg, value_of(i, arg));
+    } else if (arg == "--concurrency") {
+      args.concurrency = parse_positive(arg, value_of(i, arg));
+    } else if (arg == "--threads") {
+      args.threads = parse_positive(arg, value_of(i, arg));
+    } else if (arg == "--profile") {
+      args.profile = true;
+    } else if (arg == "--profile-top") {
+      args.profile_top = parse_positive(arg, value_of(i, arg));
+    } else if (arg == "--precision") {
+      args.precision = value_of(i, arg);
+    } else if (arg == "--no-freeze") {
+      args.freeze = false;
+    } else if (arg == "--no-optimize") {
+      args.optimize_for_inference = false;
+    } else if (arg == "--no-inference-mode") {
+      args.inference_mode = false;
+    } else if (arg == "--jit-optimize") {
+      args.graph_executor_optimize = true;
+    } else if (arg == "--warmup-on-load") {
+      args.warmup_on_load = static_cast<int>(parse_count(arg, value_of(i, arg)));
     } else if (arg.size() > 1 && arg[0] == '-') {
       usage_error("unknown option '" + arg + "'");
     } else if (args.model_path.empty()) {

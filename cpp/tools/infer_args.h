@@ -24,6 +24,25 @@ struct InferArgs {
   std::string allow_ops_file;  ///< --allow-ops FILE
   int show_values = 6;
   bool help = false;
+
+  // --bench and what it measures
+  bool bench = false;
+  int warmup_iters = 10;
+  double warmup_seconds = 0;
+  int64_t iters = 0;
+  double duration_seconds = 0;
+  int concurrency = 1;
+  int threads = 0;       ///< --threads: intra-op threads for the process (0: LibTorch's choice)
+  bool profile = false;
+  int profile_top = 15;
+
+  // load-time optimisation switches (tsrt/optimize.h)
+  std::string precision = "fp32";
+  bool freeze = true;
+  bool optimize_for_inference = true;
+  bool inference_mode = true;
+  bool graph_executor_optimize = false;
+  int warmup_on_load = 0;
 };
 
 /// Parses argv. Throws tsrt::Error(kInvalidArgument) with a one-line reason.

@@ -8,6 +8,7 @@
 
 #include "infer_args.h"
 #include "infer_print.h"
+#include "tsrt/benchmark.h"
 #include "tsrt/error.h"
 #include "tsrt/model.h"
 #include "tsrt/model_report.h"
@@ -129,14 +130,42 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
   return inputs;
 }
 
-int run(const tsrt::cli::InferArgs& args) {
+tsrt::LoadOptions load_options(const tsrt::cli::InferArgs& args) {
   tsrt::LoadOptions options;
   options.device = args.device;
   options.check_inputs = args.check_inputs;
   if (!args.allow_ops_file.empty()) options.allowed_operators = tsrt::read_operator_list(args.allow_ops_file);
-  const auto load_start = std::chrono::steady_clock::now();
-  const tsrt::Model model = tsrt::Model::load(args.model_path, options);
-  const double load_ms = elapsed_ms(load_start);
+  options.optimize.precision = tsrt::parse_precision(args.precision);
+  options.optimize.freeze = args.freeze;
+  options.optimize.optimize_for_inference = args.optimize_for_inference;
+  options.optimize.inference_mode = args.inference_mode;
+  options.optimize.graph_executor_optimize = args.graph_executor_optimize;
+  options.optimize.warmup_runs = args.warmup_on_load;
+  return options;
+}
+
+int bench(const tsrt::Model& model, const tsrt::cli::InferArgs& args) {
+  std::vector<c10::IValue> values;
+  for (const FedInput& input : gather_inputs(model, args)) values.push_back(input.value);
+  tsrt::BenchmarkOptions options;
+  options.method = args.method;
+  options.warmup_iters = args.warmup_iters;
+  options.warmup_seconds = args.warmup_seconds;
+  options.iters = args.iters;
+  options.duration_seconds = args.duration_seconds;
+  options.concurrency = args.concurrency;
+  options.profile_iters = args.profile ? 10 : 0;
+  options.profile_top = args.profile_top;
+  const tsrt::BenchmarkResult result = tsrt::benchmark(model, values, options);
+  const std::string json = tsrt::benchmark_json(result);
+  std::cout << (args.json ? json + "\n" : tsrt::cli::format_bench(nlohmann::ordered_json::parse(json)));
+  return 0;
+}
+
+int run(const tsrt::cli::InferArgs& args) {
+  tsrt::set_intra_op_threads(args.threads);  // process-wide: before the model exists
+  const tsrt::Model model = tsrt::Model::load(args.model_path, load_options(args));
+  const double load_ms = model.load_ms();
 
   if (args.info) {
     std::cout << (args.json ? tsrt::model_report_json(model) + "\n" : tsrt::model_report_text(model));
@@ -147,6 +176,7 @@ int run(const tsrt::cli::InferArgs& args) {
     std::cout << (args.json ? report.dump(2) + "\n" : tsrt::cli::format_verify(report));
     return report["passed"].get<bool>() ? 0 : 1;
   }
+  if (args.bench) return bench(model, args);
   const std::vector<FedInput> inputs = gather_inputs(model, args);
   std::vector<c10::IValue> values;
   for (const FedInput& input : inputs) values.push_back(input.value);

@@ -200,3 +200,48 @@ std::vector<std::string> save_outputs(const std::string& dir, const std::vector<
 }
 
 }  // namespace tsrt::cli
+
+namespace tsrt::cli {
+
+std::string format_bench(const nlohmann::ordered_json& r) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(3);
+  const auto& l = r["latency_ms"];
+  out << "model: " << r["model"].get<std::string>() << "  (" << r["format"].get<std::string>() << ", "
+      << r["method"].get<std::string>() << " on " << r["device"].get<std::string>() << ", "
+      << r["intra_op_threads"].get<int>() << " intra-op threads, concurrency " << r["concurrency"].get<int>()
+      << ")\n";
+  out << "optimisations:\n";
+  for (const auto& step : r["optimizations"]) out << "  - " << step.get<std::string>() << "\n";
+  out << "load:            " << r["load_ms"].get<double>() << " ms\n";
+  out << "first inference: " << r["first_inference_ms"].get<double>() << " ms\n";
+  out << "warm-up:         " << r["warmup_iters"].get<int64_t>() << " calls\n";
+  out << "timed:           " << r["iters"].get<int64_t>() << " calls in " << r["wall_seconds"].get<double>()
+      << " s\n";
+  out << "throughput:      " << std::setprecision(1) << r["throughput_per_s"].get<double>() << " calls/s\n"
+      << std::setprecision(3);
+  out << "latency (ms):    min " << l["min"].get<double>() << "  mean " << l["mean"].get<double>() << "  median "
+      << l["median"].get<double>() << "  p90 " << l["p90"].get<double>() << "  p95 " << l["p95"].get<double>()
+      << "  p99 " << l["p99"].get<double>() << "  max " << l["max"].get<double>() << "\n";
+  out << "variation:       cv " << std::setprecision(1) << 100.0 * r["cv"].get<double>() << "%\n";
+  if (r["unstable"].get<bool>()) {
+    out << "warning: the latencies vary a lot (cv " << 100.0 * r["cv"].get<double>()
+        << "%): another process, CPU frequency changes or too few calls; run longer (--duration) on a quiet machine\n";
+  }
+  out << "peak memory:     " << std::setprecision(1) << r["peak_rss_bytes"].get<double>() / (1 << 20)
+      << " MiB resident\n";
+  if (!r["profile"].empty()) {
+    out << "operators by self time (per call):\n";
+    out << "  " << std::left << std::setw(40) << "operator" << std::right << std::setw(8) << "calls" << std::setw(12)
+        << "self ms" << std::setw(12) << "total ms" << std::setw(9) << "self %" << "\n";
+    for (const auto& row : r["profile"]) {
+      out << "  " << std::left << std::setw(40) << row["name"].get<std::string>() << std::right << std::setw(8)
+          << row["calls"].get<int64_t>() << std::setprecision(3) << std::setw(12) << row["self_ms"].get<double>()
+          << std::setw(12) << row["total_ms"].get<double>() << std::setprecision(1) << std::setw(9)
+          << row["self_percent"].get<double>() << "\n";
+    }
+  }
+  return out.str();
+}
+
+}  // namespace tsrt::cli

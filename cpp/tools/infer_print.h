@@ -30,6 +30,9 @@ std::string format_report(const nlohmann::ordered_json& report);
 nlohmann::ordered_json verify_report(const Model& model, const VerifyReport& report);
 std::string format_verify(const nlohmann::ordered_json& report);
 
+/// The text form of a --bench result (tsrt::benchmark_json), trtexec-style.
+std::string format_bench(const nlohmann::ordered_json& result);
+
 /// Writes each leaf to `dir`/<path>.npy (scalars as 0-d arrays, None skipped) and
 /// an outputs.json manifest. Returns the files written.
 std::vector<std::string> save_outputs(const std::string& dir, const std::vector<OutputLeaf>& outputs);

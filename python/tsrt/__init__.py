@@ -13,8 +13,8 @@ import torch  # noqa: F401
 
 from tsrt._C import Error
 from tsrt.export import export
-from tsrt.model import Model, load
+from tsrt.model import Model, load, set_num_threads
 from tsrt.spec import TensorSpec, Tolerance
 
-__all__ = ["Error", "Model", "TensorSpec", "Tolerance", "export", "load"]
+__all__ = ["Error", "Model", "TensorSpec", "Tolerance", "export", "load", "set_num_threads"]
 __version__ = "0.1.0"

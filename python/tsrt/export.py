@@ -354,9 +354,10 @@ def _verify_in_cpp(path: str | Path) -> list[dict]:
 
 
 def export_zoo_entry(entry: Any, path: str | Path, mode: str,
-                     progress: Callable[[str], None] | None = None) -> ExportReport:
-    """Exports a model of the zoo (models/) with its declared inputs and tolerance."""
+                     progress: Callable[[str], None] | None = None, **options: Any) -> ExportReport:
+    """Exports a model of the zoo (models/) with its declared inputs and tolerance;
+    `options` go to export() (freeze=False, golden=0, ...)."""
     if mode != "auto" and mode not in entry.modes:
         raise ValueError(f"zoo model '{entry.name}' cannot be exported with mode '{mode}'; valid: {', '.join(entry.modes)}")
     return export(entry.build(), entry.example_inputs(), path, mode, input_specs=entry.inputs,
-                  method_specs=entry.methods, tolerance=entry.tolerance, progress=progress)
+                  method_specs=entry.methods, tolerance=entry.tolerance, progress=progress, **options)

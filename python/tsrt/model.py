@@ -70,17 +70,52 @@ class Model:
         text = self._handle.metadata_json
         return None if text is None else json.loads(text)
 
+    @property
+    def optimizations(self) -> list[str]:
+        """What load() applied (freezing, optimize_for_inference, precision, executor, warm-up)."""
+        return self._handle.optimizations
+
+    @property
+    def load_ms(self) -> float:
+        return self._handle.load_ms
+
+    def benchmark(self, *args: Any, method: str = "forward", warmup_iters: int = 10, warmup_seconds: float = 0.0,
+                  iters: int = 0, duration_seconds: float = 0.0, concurrency: int = 1, profile_iters: int = 0,
+                  profile_top: int = 15) -> dict[str, Any]:
+        """Times `method` on `args` in C++ (tsrt::benchmark): the figures of ./infer --bench --json.
+
+        First call, warm-up, then a timed run of `iters` calls or `duration_seconds`
+        (100 calls when neither is given) from `concurrency` threads. Returns latency
+        min/mean/median/p90/p95/p99/max in ms, throughput, cv, peak RSS, and with
+        profile_iters > 0 the operators by self time.
+        """
+        text = self._handle.benchmark(method, args, warmup_iters, warmup_seconds, iters, duration_seconds,
+                                      concurrency, profile_iters, profile_top)
+        return json.loads(text)
+
     def __repr__(self) -> str:
         return f"tsrt.Model({self.path!r}, format={self.format}, device={self.device}, methods={self.methods})"
 
 
 def load(path: str, device: str = "cpu", check_inputs: bool = True,
-         allowed_ops: Sequence[str] | None = None) -> Model:
+         allowed_ops: Sequence[str] | None = None, *, precision: str = "fp32", freeze: bool = True,
+         optimize: bool = True, inference_mode: bool = True, jit_optimize: bool = False,
+         warmup: int = 0) -> Model:
     """Loads a model file with libtsrt on `device` ("cpu", "cuda", "cuda:N").
 
     allowed_ops: when given, refuse a model that uses any operator not listed
     (exact names like "aten::linear", or "prim::*" for a namespace).
+    precision: "fp32", "bf16" or "fp16" for weights and compute (inputs and outputs
+    stay float32). freeze / optimize / inference_mode / jit_optimize: the load-time
+    optimisations of tsrt/optimize.h (the first three on by default); warmup: calls
+    per method at load on inputs of the declared shapes.
     Raises tsrt.Error when the file is missing, damaged, not a loadable model,
     or uses an operator outside `allowed_ops`.
     """
-    return Model(_C.load(str(path), device, check_inputs, list(allowed_ops) if allowed_ops is not None else None))
+    return Model(_C.load(str(path), device, check_inputs, list(allowed_ops) if allowed_ops is not None else None,
+                         precision, freeze, optimize, inference_mode, jit_optimize, warmup))
+
+
+def set_num_threads(threads: int) -> None:
+    """LibTorch's intra-op thread count for the whole process (what ./infer --threads sets)."""
+    _C.set_num_threads(threads)

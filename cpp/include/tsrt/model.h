@@ -19,6 +19,7 @@
 #include "tsrt/error.h"
 #include "tsrt/metadata.h"
 #include "tsrt/model_summary.h"
+#include "tsrt/optimize.h"
 #include "tsrt/signature.h"
 
 namespace tsrt {
@@ -38,6 +39,8 @@ struct LoadOptions {
   /// (exact names, or "ns::*" for a namespace). For files from outside your team:
   /// a TorchScript file is a program.
   std::optional<std::vector<std::string>> allowed_operators;
+  /// Freezing, graph optimisation, precision, warm-up: see tsrt/optimize.h.
+  OptimizeOptions optimize;
 };
 
 class Model {
@@ -54,6 +57,11 @@ class Model {
   c10::Device device() const;
   /// The file format: "torchscript".
   std::string format() const;
+  /// What load() did to make the model fast, one line a step ("froze the module",
+  /// "optimize_for_inference", "InferenceMode on every call", ...).
+  const std::vector<std::string>& optimizations() const;
+  /// Wall time of load(), in milliseconds: reading, checking, optimising, warm-up.
+  double load_ms() const;
 
   /// Names of the methods that can be run: "forward" and @torch.jit.export methods.
   std::vector<std::string> method_names() const;
@@ -85,6 +93,8 @@ class Model {
 
  private:
   explicit Model(std::shared_ptr<const detail::LoadedModel> loaded);
+  // Runs every method whose input shapes the metadata declares; says what it did.
+  std::string warm_up(int runs) const;
   const MethodSignature& signature_of(const std::string& method) const;
   std::shared_ptr<const detail::LoadedModel> loaded_;
 };

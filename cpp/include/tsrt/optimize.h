@@ -1,0 +1,55 @@
+#pragma once
+// What tsrt does to a model at load so that it runs fast, and the switches.
+//
+//   tsrt::LoadOptions options;
+//   options.optimize.precision = tsrt::Precision::kBFloat16;  // opt in
+//   options.optimize.optimize_for_inference = false;          // opt out
+//   tsrt::Model model = tsrt::Model::load("bert.pt", options);
+//   for (const auto& step : model.optimizations()) std::cout << step << "\n";
+//
+// Every optimisation is on by default except lower precision and warm-up, which
+// change numbers or load time; Model::optimizations() lists what was applied.
+
+#include <string>
+
+namespace tsrt {
+
+/// Type of the weights and of the compute. Inputs and outputs stay float32, so a
+/// service does not change when the precision does.
+enum class Precision {
+  kFloat32,
+  /// bfloat16 weights, matrix products and convolutions in bfloat16 (autocast);
+  /// reductions and normalisations keep float32 where LibTorch's autocast says so.
+  kBFloat16,
+  /// float16, likewise; on CPU only where the processor has float16 matrix units.
+  kFloat16,
+};
+
+/// "fp32", "bf16", "fp16".
+std::string to_string(Precision precision);
+/// Parses "fp32"/"float32", "bf16"/"bfloat16", "fp16"/"float16"; Error(kInvalidArgument) otherwise.
+Precision parse_precision(const std::string& text);
+
+struct OptimizeOptions {
+  /// Run every call under c10::InferenceMode: no autograd bookkeeping, no version
+  /// counters. Off only to compare, or for a model that needs autograd inside.
+  bool inference_mode = true;
+  /// torch::jit::freeze when the file still holds its weights as attributes (tsrt
+  /// export freezes already): weights become constants the optimiser can fold.
+  bool freeze = true;
+  /// torch::jit::optimize_for_inference on the frozen module: folds conv+batchnorm
+  /// and conv+add/relu, pre-packs weights in oneDNN's layouts. float32 only.
+  bool optimize_for_inference = true;
+  /// LibTorch's graph executor re-optimises each graph on its first calls,
+  /// specialising to the shapes it profiles; on an already optimised frozen graph
+  /// that costs slow first calls and a recompile per new shape for no steady-state
+  /// gain on CPU (measured: scripts/bench_compare.py). Off by default; true gives
+  /// LibTorch's default (profiling executor). Applied per call, not process-wide.
+  bool graph_executor_optimize = false;
+  Precision precision = Precision::kFloat32;
+  /// Calls to make at load, on random inputs of each method's declared shapes (from
+  /// the tsrt metadata), so the first request does not pay for lazy initialisation.
+  int warmup_runs = 0;
+};
+
+}  // namespace tsrt

@@ -1,0 +1,115 @@
+"""Load-time optimisations (tsrt/optimize.h): each switch keeps parity with eager
+PyTorch, says what it applied, and bf16 stays within its own tolerance."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import models
+import tsrt
+from parity import Errors, compare, shape_variants
+from tsrt.export import export_zoo_entry
+
+SEEDS = (21, 22)
+
+# One traced CNN (oneDNN-packed convolutions), one scripted transformer, one
+# scripted model with data-dependent control flow, one with a second method.
+CASES = [("resnet_cnn", "trace"), ("transformer_encoder", "script"), ("gated", "script"), ("extra_method", "trace")]
+VARIANTS = {
+    "no optimize_for_inference": dict(optimize=False),
+    "profiling executor": dict(jit_optimize=True),
+    "no InferenceMode": dict(inference_mode=False),
+    "warm-up at load": dict(warmup=2),
+}
+
+
+def parity(loaded: tsrt.Model, name: str, atol: float, rtol: float) -> Errors:
+    entry = models.get(name)
+    eager = entry.build()
+    errors = Errors()
+    for method, specs in [("forward", entry.inputs), *entry.methods.items()]:
+        for sizes in shape_variants(entry, specs):
+            for seed in SEEDS:
+                inputs = entry.example_inputs(seed=seed, sizes=sizes, specs=specs)
+                with torch.no_grad():
+                    expected = getattr(eager, method)(*inputs)
+                for _ in range(3):  # the profiling executor re-optimises on the 2nd call
+                    errors.merge(compare(loaded.run(method, *inputs), expected, atol, rtol))
+    return errors
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("name,mode", CASES)
+def test_each_switch_keeps_parity(zoo_dir, name, mode, variant):
+    entry = models.get(name)
+    loaded = tsrt.load(zoo_dir / f"{name}.{mode}.pt", **VARIANTS[variant])
+    parity(loaded, name, entry.tolerance.atol, entry.tolerance.rtol)
+
+
+def test_default_load_says_what_it_applied(zoo_dir):
+    steps = tsrt.load(zoo_dir / "resnet_cnn.trace.pt").optimizations
+    assert "frozen in the file (weights are graph constants)" in steps
+    assert any(step.startswith("optimize_for_inference (") for step in steps), steps
+    assert "c10::InferenceMode on every call" in steps
+    assert "graph executor: runs the optimised graph as is" in steps
+
+
+def test_switches_are_reported(zoo_dir):
+    steps = tsrt.load(zoo_dir / "resnet_cnn.trace.pt", optimize=False, inference_mode=False, jit_optimize=True,
+                      warmup=3).optimizations
+    assert "optimize_for_inference off" in steps
+    assert "InferenceMode off (autograd state is kept)" in steps
+    assert any(step.startswith("graph executor: profiling") for step in steps), steps
+    assert "warmed up forward (3 calls at the declared shapes)" in steps
+
+
+@pytest.fixture(scope="module")
+def unfrozen_mlp(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("unfrozen") / "mlp.pt"
+    export_zoo_entry(models.get("mlp"), path, "trace", freeze=False)
+    return str(path)
+
+
+def test_an_unfrozen_file_is_frozen_at_load(unfrozen_mlp):
+    loaded = tsrt.load(unfrozen_mlp)
+    assert "froze the module (torch::jit::freeze)" in loaded.optimizations
+    entry = models.get("mlp")
+    parity(loaded, "mlp", entry.tolerance.atol, entry.tolerance.rtol)
+
+
+def test_freeze_off_keeps_the_weights_as_attributes(unfrozen_mlp):
+    loaded = tsrt.load(unfrozen_mlp, freeze=False)
+    steps = loaded.optimizations
+    assert "not frozen (freeze off)" in steps
+    assert "optimize_for_inference skipped: it needs a frozen module" in steps
+    entry = models.get("mlp")
+    parity(loaded, "mlp", entry.tolerance.atol, entry.tolerance.rtol)
+
+
+# bf16 keeps 8 bits of mantissa: errors of about 2^-8 relative per operation,
+# accumulated over a few layers. These bounds are what the zoo shows with headroom.
+BF16_CASES = [("resnet_cnn", "trace", 0.05), ("mlp", "trace", 0.05), ("transformer_encoder", "script", 0.15),
+              ("extra_method", "trace", 0.05)]
+
+
+@pytest.mark.parametrize("name,mode,atol", BF16_CASES)
+def test_bf16_matches_float32_eager_within_its_tolerance(zoo_dir, name, mode, atol, record_property):
+    loaded = tsrt.load(zoo_dir / f"{name}.{mode}.pt", precision="bf16")
+    assert any(step.startswith("precision bf16:") for step in loaded.optimizations)
+    errors = parity(loaded, name, atol=atol, rtol=0.05)
+    record_property("bf16_max_abs", errors.max_abs)
+    # Not silently float32: bf16 really changed the numbers.
+    assert errors.max_abs > 1e-6
+
+
+def test_bf16_outputs_are_float32(zoo_dir):
+    loaded = tsrt.load(zoo_dir / "resnet_cnn.trace.pt", precision="bf16")
+    out = loaded(*models.get("resnet_cnn").example_inputs(seed=0))
+    assert out.dtype == torch.float32
+
+
+def test_unknown_precision_is_refused(zoo_dir):
+    with pytest.raises(tsrt.Error, match="unknown precision 'int8'; expected fp32, bf16 or fp16") as info:
+        tsrt.load(zoo_dir / "mlp.trace.pt", precision="int8")
+    assert info.value.code == "invalid_argument"
