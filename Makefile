@@ -3,6 +3,7 @@
 #
 #   make demo    set up, build, export the default model, ./infer it
 #   make test    set up, build, run pytest and the C++ tests (ctest)
+#   make bench   the side-by-side benchmark (scripts/bench_compare.py; BENCH_ARGS=...)
 #
 # Variables:
 #   PYTHON=python3         interpreter that creates .venv
@@ -21,7 +22,7 @@ ARTIFACTS := artifacts
 CPP_SOURCES := $(shell find cpp cmake -type f) CMakeLists.txt pyproject.toml
 PY_SOURCES := $(shell find python -name '*.py')
 
-.PHONY: setup build demo test test-cpp test-py clean
+.PHONY: setup build demo test test-cpp test-py bench clean
 
 # --- set-up: .venv with torch and the build tools -------------------------------
 $(VENV)/.setup-stamp:
@@ -63,6 +64,16 @@ test-cpp: build
 	$(VENV)/bin/ctest --test-dir $(firstword $(wildcard build/cp*)) --output-on-failure
 
 test: test-py test-cpp
+
+# --- benchmarks: tsrt beside eager, TorchScript, ONNX Runtime and torch.compile -----
+# The peers are needed only here: onnx + onnxruntime for ONNX Runtime, matplotlib
+# for the chart.
+$(VENV)/.bench-stamp: $(VENV)/.setup-stamp
+	$(PY) -m pip install -q onnx onnxruntime matplotlib
+	touch $@
+
+bench: build $(VENV)/.bench-stamp
+	$(PY) scripts/bench_compare.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build $(ARTIFACTS) $(VENV)

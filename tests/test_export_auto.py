@@ -206,3 +206,11 @@ def test_bert_from_config_exports_in_auto_and_matches_in_cpp(tmp_path):
             expected = bert(input_ids=ids, attention_mask=mask)
         actual = loaded(ids, mask)  # the dict structure of BERT's ModelOutput is kept
         compare(actual, dict(expected), atol=1e-5, rtol=1e-4)
+
+
+def test_specs_named_unlike_forward_parameters_are_refused(tmp_path):
+    """C++ matches specs to arguments by name: a spec called 'image' for forward(x)
+    would be dropped silently, and ./infer could not make the input."""
+    with pytest.raises(ValueError, match=r"input_specs are named \['image'\], but forward's parameters are \['x'\]"):
+        tsrt.export(models.get("mlp").build(), (torch.rand(2, 64),), tmp_path / "m.pt",
+                    input_specs=[tsrt.TensorSpec("image", (2, 64), dynamic_dims=(0,))])

@@ -10,6 +10,7 @@
 #include <c10/core/Device.h>
 
 #include "tsrt/model_summary.h"
+#include "tsrt/optimize.h"
 #include "tsrt/signature.h"
 
 namespace tsrt::detail {
@@ -19,6 +20,13 @@ class Backend {
   virtual ~Backend() = default;
 
   virtual std::string format() const = 0;
+  /// Load-time optimisation, called once after the file's own operators were
+  /// audited (the allow-list judges the file, not what tsrt rewrote it into).
+  /// Appends a line per step to `applied`.
+  virtual void optimize(const OptimizeOptions& options, std::vector<std::string>& applied) {
+    (void)options;
+    applied.push_back(format() + ": no load-time optimisation");
+  }
   virtual std::vector<std::string> method_names() const = 0;
   /// The schema-derived signature (no metadata); `method` is known to exist.
   virtual MethodSignature schema_signature(const std::string& method) const = 0;

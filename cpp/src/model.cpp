@@ -83,10 +83,11 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   // storage still fails the load below, before the model is returned.
   // torch::jit::load returns only the extra files it is asked for by name.
   for (const std::string& name : file.extra_files) loaded->extra_files.emplace(name, "");
-  auto storages_checked = std::async(std::launch::async, [&] { detail::check_checksums(path, file.unchecked_storages); });
+  auto storages_checked = std::async(std::launch::async, [&] {
+    if (options.verify_checksums) detail::check_checksums(path, file.unchecked_storages);
+  });
   try {
-    loaded->backend =
-        detail::load_torchscript(path, loaded->device, loaded->extra_files, options.optimize, loaded->optimizations);
+    loaded->backend = detail::load_torchscript(path, loaded->device, loaded->extra_files);
   } catch (const c10::Error& e) {
     throw Error(ErrorCode::kInvalidModel, detail::explain_load_failure(path, e.what_without_backtrace()));
   } catch (const std::exception& e) {
@@ -106,6 +107,13 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
       throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' uses operators outside the allow-list: " +
                                                 refused + ". Review them (tsrt inspect --audit) before allowing them.");
     }
+  }
+  try {
+    loaded->backend->optimize(options.optimize, loaded->optimizations);
+  } catch (const c10::Error& e) {
+    throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' could not be optimised: " +
+                                              summarize_torch_error(e.what_without_backtrace()) +
+                                              "; load it with the optimisations off (see tsrt/optimize.h)");
   }
   loaded->method_names = loaded->backend->method_names();
   for (const std::string& method : loaded->method_names) {

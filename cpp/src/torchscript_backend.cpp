@@ -42,13 +42,15 @@ class AutocastScope {
 
 class TorchScriptBackend final : public Backend {
  public:
-  TorchScriptBackend(torch::jit::Module module, c10::Device device, const OptimizeOptions& options)
-      : module_(std::move(module)),
-        device_type_(device.type()),
-        compute_dtype_(precision_dtype(options.precision)),
-        graph_executor_optimize_(options.graph_executor_optimize) {}
+  TorchScriptBackend(torch::jit::Module module, c10::Device device) : module_(std::move(module)), device_(device) {}
 
   std::string format() const override { return "torchscript"; }
+
+  void optimize(const OptimizeOptions& options, std::vector<std::string>& applied) override {
+    module_ = optimize_torchscript(std::move(module_), options, device_, applied);
+    compute_dtype_ = precision_dtype(options.precision);
+    graph_executor_optimize_ = options.graph_executor_optimize;
+  }
 
   std::vector<std::string> method_names() const override {
     std::vector<std::string> names;
@@ -161,7 +163,7 @@ class TorchScriptBackend final : public Backend {
     }
     c10::IValue output;
     {
-      AutocastScope autocast(device_type_, compute_dtype_);
+      AutocastScope autocast(device_.type(), compute_dtype_);
       output = module_.get_method(method)(std::move(inputs));
     }
     return map_tensors(output, [lowered](const at::Tensor& t) { return t.scalar_type() == lowered ? t.to(at::kFloat) : t; });
@@ -169,24 +171,22 @@ class TorchScriptBackend final : public Backend {
 
  private:
   torch::jit::Module module_;
-  c10::DeviceType device_type_;
-  c10::ScalarType compute_dtype_;  // kFloat, or the lower precision the outputs come back from
-  bool graph_executor_optimize_;
+  c10::Device device_;
+  c10::ScalarType compute_dtype_ = at::kFloat;  // or the lower precision the outputs come back from
+  bool graph_executor_optimize_ = true;         // LibTorch's own default until optimize() says otherwise
 };
 
 }  // namespace
 
 std::unique_ptr<Backend> load_torchscript(const std::string& path, c10::Device device,
-                                          std::map<std::string, std::string>& extra_files,
-                                          const OptimizeOptions& options, std::vector<std::string>& applied) {
+                                          std::map<std::string, std::string>& extra_files) {
   torch::jit::ExtraFilesMap wanted(extra_files.begin(), extra_files.end());
   torch::jit::Module module = torch::jit::load(path, device, wanted);
   module.eval();
   for (auto& [name, contents] : wanted) {
     extra_files[name] = std::move(contents);
   }
-  module = optimize_torchscript(std::move(module), options, device, applied);
-  return std::make_unique<TorchScriptBackend>(std::move(module), device, options);
+  return std::make_unique<TorchScriptBackend>(std::move(module), device);
 }
 
 }  // namespace tsrt::detail

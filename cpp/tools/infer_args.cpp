@@ -55,6 +55,7 @@ running:
   --no-check-inputs          skip the dtype/shape checks against the model's metadata
   --allow-ops FILE           refuse the model if it uses an operator not listed in FILE
                              (one a line, or ns::* for a namespace)
+  --no-checksums             skip the CRC-32 check of the weights (trusted files only)
 
 optimisation (all on by default; see what was applied with --bench or --info):
   --precision P              fp32 (default), bf16 or fp16: weights and compute in P,
@@ -140,6 +141,8 @@ InferArgs parse_infer_args(int argc, char** argv) {
       args.allow_ops_file = value_of(i, arg);
     } else if (arg == "--no-check-inputs") {
       args.check_inputs = false;
+    } else if (arg == "--no-checksums") {
+      args.verify_checksums = false;
     } else if (arg == "--bench") {
       args.bench = true;
     } else if (arg == "--warmup") {

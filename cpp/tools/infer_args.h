@@ -43,6 +43,7 @@ struct InferArgs {
   bool inference_mode = true;
   bool graph_executor_optimize = false;
   int warmup_on_load = 0;
+  bool verify_checksums = true;
 };
 
 /// Parses argv. Throws tsrt::Error(kInvalidArgument) with a one-line reason.

@@ -141,6 +141,12 @@ tsrt::LoadOptions load_options(const tsrt::cli::InferArgs& args) {
   options.optimize.inference_mode = args.inference_mode;
   options.optimize.graph_executor_optimize = args.graph_executor_optimize;
   options.optimize.warmup_runs = args.warmup_on_load;
+  options.verify_checksums = args.verify_checksums;
+  if (args.info) {
+    // --info describes the file as written, not the graph tsrt would rewrite it into.
+    options.optimize.freeze = false;
+    options.optimize.optimize_for_inference = false;
+  }
   return options;
 }
 

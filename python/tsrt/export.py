@@ -204,6 +204,12 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
     else:
         example_inputs = tuple(example_inputs)
     if input_specs:
+        if not by_keyword and [spec.name for spec in input_specs] != _input_names(module, len(example_inputs)):
+            # The runtime matches the file's specs to the method's arguments by name:
+            # specs named otherwise would be silently ignored in C++.
+            raise ValueError(f"input_specs are named {[spec.name for spec in input_specs]}, but forward's "
+                             f"parameters are {_input_names(module, len(example_inputs))}; name each spec after "
+                             "the parameter it describes")
         names = [spec.name for spec in input_specs]
     names = names or _input_names(module, len(example_inputs))
     specs = tuple(input_specs) if input_specs else _specs_for(example_inputs, names, dynamic)

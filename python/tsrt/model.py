@@ -100,7 +100,7 @@ class Model:
 def load(path: str, device: str = "cpu", check_inputs: bool = True,
          allowed_ops: Sequence[str] | None = None, *, precision: str = "fp32", freeze: bool = True,
          optimize: bool = True, inference_mode: bool = True, jit_optimize: bool = False,
-         warmup: int = 0) -> Model:
+         warmup: int = 0, verify_checksums: bool = True) -> Model:
     """Loads a model file with libtsrt on `device` ("cpu", "cuda", "cuda:N").
 
     allowed_ops: when given, refuse a model that uses any operator not listed
@@ -108,12 +108,13 @@ def load(path: str, device: str = "cpu", check_inputs: bool = True,
     precision: "fp32", "bf16" or "fp16" for weights and compute (inputs and outputs
     stay float32). freeze / optimize / inference_mode / jit_optimize: the load-time
     optimisations of tsrt/optimize.h (the first three on by default); warmup: calls
-    per method at load on inputs of the declared shapes.
+    per method at load on inputs of the declared shapes. verify_checksums: check the
+    CRC-32 of every weight storage (on by default; LibTorch does not).
     Raises tsrt.Error when the file is missing, damaged, not a loadable model,
     or uses an operator outside `allowed_ops`.
     """
     return Model(_C.load(str(path), device, check_inputs, list(allowed_ops) if allowed_ops is not None else None,
-                         precision, freeze, optimize, inference_mode, jit_optimize, warmup))
+                         precision, freeze, optimize, inference_mode, jit_optimize, warmup, verify_checksums))
 
 
 def set_num_threads(threads: int) -> None:
