@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""tsrt side by side with the peers, in one process run, on the same inputs.
+
+Peers: eager PyTorch, TorchScript called from Python (traced; and frozen +
+optimize_for_inference), tsrt through the bindings and through ./infer --bench,
+ONNX Runtime (CPU provider, same thread count), torch.compile (inductor), and
+tsrt in bf16. Models: ResNet-18 (3x224x224), BERT-base (128 tokens, random
+weights from BertConfig()), the zoo's small MLP; batch 1 and 8.
+
+The in-process peers are timed in interleaved rounds (peer A, B, C, A, B, C...)
+so that a noisy neighbour hurts all of them alike; each number is the median of
+every call timed over all rounds. ./infer runs as its own process.
+
+    .venv/bin/python scripts/bench_compare.py                 # the full table
+    .venv/bin/python scripts/bench_compare.py --models mlp --batches 1 --skip compile
+
+Writes bench_results/compare.json and compare.png; prints the table, the ratio of
+each peer to the fastest non-tsrt peer, and the issue's targets met or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import tsrt  # noqa: E402
+from tsrt.spec import TensorSpec  # noqa: E402
+
+ALL_PEERS = ["eager", "torchscript", "torchscript_opt", "tsrt", "tsrt_infer", "onnxruntime", "compile", "tsrt_bf16"]
+REFERENCE_PEERS = ["eager", "torchscript", "torchscript_opt", "onnxruntime", "compile"]
+
+
+@dataclass
+class BenchModel:
+    name: str
+    module: torch.nn.Module
+    spec: TensorSpec  # one input, batch in dim 0
+    atol_bf16: float = 0.0
+
+    def inputs(self, batch: int, seed: int = 0) -> tuple[torch.Tensor]:
+        generator = torch.Generator().manual_seed(seed)
+        shape = (batch, *self.spec.shape[1:])
+        if self.spec.dtype.is_floating_point:
+            return (torch.rand(shape, generator=generator) * 2 - 1,)
+        low, high = self.spec.value_range or (0, 10)
+        return (torch.randint(int(low), int(high), shape, generator=generator, dtype=self.spec.dtype),)
+
+
+class BertLastHidden(torch.nn.Module):
+    """BERT-base returning the last hidden state: one tensor, as every peer can give."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from transformers import BertConfig, BertModel
+        torch.manual_seed(0)
+        self.bert = BertModel(BertConfig()).eval()
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.bert(input_ids).last_hidden_state
+
+
+def build_models(names: list[str]) -> list[BenchModel]:
+    built = []
+    for name in names:
+        if name == "resnet18":
+            from models.resnet18 import make_resnet18
+            built.append(BenchModel(name, make_resnet18(), TensorSpec("x", (1, 3, 224, 224), dynamic_dims=(0,))))
+        elif name == "bert":
+            built.append(BenchModel(name, BertLastHidden().eval(),
+                                    TensorSpec("input_ids", (1, 128), torch.int64, (0,), (0, 30522))))
+        elif name == "mlp":
+            from models.mlp import make_mlp
+            torch.manual_seed(0)
+            built.append(BenchModel(name, make_mlp().eval(), TensorSpec("x", (1, 64), dynamic_dims=(0,))))
+        else:
+            raise SystemExit(f"unknown model '{name}'; choose from resnet18, bert, mlp")
+    return built
+
+
+# ---- peers: each builds a callable f(*inputs) once per model --------------------------
+
+def make_onnx_session(model: BenchModel, path: Path, threads: int) -> Callable:
+    import onnxruntime as ort
+    example = model.inputs(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # The TorchScript-based exporter: it needs no onnxscript and handles BERT.
+        torch.onnx.export(model.module, example, str(path), input_names=[model.spec.name], output_names=["out"],
+                          dynamic_axes={model.spec.name: {0: "batch"}, "out": {0: "batch"}}, dynamo=False,
+                          opset_version=17)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = model.spec.name
+    return lambda x: session.run(None, {name: x.numpy()})
+
+
+def build_peers(model: BenchModel, wanted: list[str], work: Path, threads: int, log: Callable[[str], None]
+                ) -> tuple[dict[str, Callable], dict[str, float], Path]:
+    """The callables, their set-up times (s), and the tsrt file for ./infer."""
+    module, example = model.module, model.inputs(1)
+    peers: dict[str, Callable] = {}
+    setup: dict[str, float] = {}
+
+    def timed_setup(name: str, make: Callable[[], Callable]) -> None:
+        if name not in wanted:
+            return
+        start = time.perf_counter()
+        try:
+            peers[name] = make()
+        except Exception as error:  # a peer that cannot run this model is reported, not fatal
+            log(f"  {name}: skipped ({type(error).__name__}: {str(error).splitlines()[0][:160]})")
+            return
+        setup[name] = time.perf_counter() - start
+        log(f"  {name}: ready in {setup[name]:.1f} s")
+
+    def eager() -> Callable:
+        def call(*inputs):
+            with torch.inference_mode():
+                return module(*inputs)
+        return call
+
+    def torchscript() -> Callable:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(module, example)
+
+        # no_grad, not inference_mode: TorchScript's profiling executor with
+        # InferenceMode and the TensorExpr fuser recompiles on every call (tsrt's
+        # ./infer --bench --jit-optimize shows it), which would be unfair to it.
+        def call(*inputs):
+            with torch.no_grad():
+                return traced(*inputs)
+        return call
+
+    def torchscript_opt() -> Callable:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            optimized = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(module, example).eval()))
+
+        def call(*inputs):
+            with torch.no_grad():
+                return optimized(*inputs)
+        return call
+
+    tsrt_file = work / f"{model.name}.pt"
+
+    def export_tsrt() -> None:
+        if not tsrt_file.exists():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tsrt.export(module, example, tsrt_file, mode="trace", input_specs=[model.spec], golden=1)
+
+    def tsrt_bindings() -> Callable:
+        export_tsrt()
+        return tsrt.load(tsrt_file)
+
+    def tsrt_bf16() -> Callable:
+        export_tsrt()
+        return tsrt.load(tsrt_file, precision="bf16")
+
+    def compiled() -> Callable:
+        fn = torch.compile(module)
+
+        def call(*inputs):
+            with torch.inference_mode():
+                return fn(*inputs)
+        call(*example)  # compile now, not in the first timed round
+        return call
+
+    timed_setup("eager", eager)
+    timed_setup("torchscript", torchscript)
+    timed_setup("torchscript_opt", torchscript_opt)
+    timed_setup("tsrt", tsrt_bindings)
+    timed_setup("tsrt_bf16", tsrt_bf16)
+    timed_setup("onnxruntime", lambda: make_onnx_session(model, work / f"{model.name}.onnx", threads))
+    timed_setup("compile", compiled)
+    if "tsrt_infer" in wanted:
+        export_tsrt()
+    return peers, setup, tsrt_file
+
+
+# ---- timing --------------------------------------------------------------------------
+
+def time_calls(fn: Callable, inputs: tuple, seconds: float, max_calls: int) -> list[float]:
+    """Latencies (ms) of calls made for about `seconds` (at least 3 calls)."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(latencies) < 3 or (time.perf_counter() < deadline and len(latencies) < max_calls):
+        start = time.perf_counter()
+        fn(*inputs)
+        latencies.append((time.perf_counter() - start) * 1e3)
+    return latencies
+
+
+def infer_bench(tsrt_file: Path, model: BenchModel, batch: int, threads: int, seconds: float) -> dict:
+    shape = "x".join(str(d) for d in (batch, *model.spec.shape[1:]))
+    dtype = str(model.spec.dtype).replace("torch.", "")
+    command = [str(ROOT / "infer"), str(tsrt_file), "--bench", "--json", "--threads", str(threads),
+               "--shape", f"{model.spec.name}={shape}:{dtype}", "--warmup", "5", "--duration", str(seconds)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"./infer --bench failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+def max_abs_error(actual: Any, expected: torch.Tensor) -> float:
+    actual = actual[0] if isinstance(actual, (list, tuple)) else actual
+    actual = torch.as_tensor(np.asarray(actual)) if not isinstance(actual, torch.Tensor) else actual
+    return (actual.float() - expected.float()).abs().max().item()
+
+
+@dataclass
+class Row:
+    model: str
+    batch: int
+    peer: str
+    median_ms: float
+    p90_ms: float
+    calls: int
+    max_abs_error: float | None = None
+    ratio_to_fastest: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    torch.set_num_threads(args.threads)
+    wanted = [peer for peer in ALL_PEERS if peer not in args.skip]
+    rows: list[Row] = []
+    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for model in build_models(args.models):
+            log(f"{model.name}: setting up peers")
+            peers, setup, tsrt_file = build_peers(model, wanted, work, args.threads, log)
+            for batch in args.batches:
+                inputs = model.inputs(batch, seed=1)
+                with torch.inference_mode():
+                    reference = model.module(*inputs)
+                errors = {name: max_abs_error(fn(*inputs), reference) for name, fn in peers.items()}
+                for fn in peers.values():  # warm-up (and torch.compile's recompile for this batch)
+                    for _ in range(3):
+                        fn(*inputs)
+                samples: dict[str, list[float]] = {name: [] for name in peers}
+                for _ in range(args.rounds):
+                    for name, fn in peers.items():
+                        samples[name] += time_calls(fn, inputs, args.seconds / args.rounds, args.max_calls)
+                for name, latencies in samples.items():
+                    rows.append(Row(model.name, batch, name, statistics.median(latencies),
+                                    float(np.percentile(latencies, 90)), len(latencies), errors[name]))
+                if "tsrt_infer" in wanted:
+                    report = infer_bench(tsrt_file, model, batch, args.threads, args.seconds)
+                    rows.append(Row(model.name, batch, "tsrt_infer", report["latency_ms"]["median"],
+                                    report["latency_ms"]["p90"], report["iters"],
+                                    notes=[f"load {report['load_ms']:.0f} ms",
+                                           f"first call {report['first_inference_ms']:.1f} ms"]))
+                log(f"{model.name} batch {batch}: " + ", ".join(
+                    f"{row.peer} {row.median_ms:.3f} ms" for row in rows if row.model == model.name and row.batch == batch))
+    for key in {(row.model, row.batch) for row in rows}:
+        group = [row for row in rows if (row.model, row.batch) == key]
+        references = [row.median_ms for row in group if row.peer in REFERENCE_PEERS]
+        fastest = min(references) if references else min(row.median_ms for row in group)
+        for row in group:
+            row.ratio_to_fastest = row.median_ms / fastest
+    return rows
+
+
+# ---- reporting ---------------------------------------------------------------------------
+
+def median_of(rows: list[Row], model: str, batch: int, peer: str) -> float | None:
+    for row in rows:
+        if (row.model, row.batch, row.peer) == (model, batch, peer):
+            return row.median_ms
+    return None
+
+
+def targets(rows: list[Row]) -> list[dict[str, Any]]:
+    """The issue's targets, each a ratio measured in this run."""
+    checks = []
+
+    def check(name: str, model: str, batch: int, numerator: str, denominator: str, limit: float) -> None:
+        top, bottom = median_of(rows, model, batch, numerator), median_of(rows, model, batch, denominator)
+        if top is None or bottom is None:
+            return
+        ratio = top / bottom
+        checks.append({"target": name, "model": model, "batch": batch, "ratio": ratio, "limit": limit,
+                       "met": ratio <= limit})
+
+    for model, batch in sorted({(row.model, row.batch) for row in rows}):
+        if model in ("resnet18", "bert"):
+            check("tsrt <= 0.8x eager", model, batch, "tsrt", "eager", 0.8)
+        check("tsrt <= 1.0x ONNX Runtime", model, batch, "tsrt", "onnxruntime", 1.0)
+        if model == "mlp":
+            check("tsrt C++ call (./infer) <= 0.5x eager Python call", model, batch, "tsrt_infer", "eager", 0.5)
+        if model in ("resnet18", "bert"):
+            check("bf16 speed-up over fp32 (tsrt_bf16 / tsrt; < 1 is faster)", model, batch, "tsrt_bf16", "tsrt",
+                  1.0)
+    return checks
+
+
+def print_table(rows: list[Row], checks: list[dict[str, Any]], threads: int) -> None:
+    print(f"\nmedian latency, {threads} intra-op threads (ratio: to the fastest of "
+          f"{', '.join(REFERENCE_PEERS)})")
+    print(f"{'model':<9} {'batch':>5}  {'peer':<16} {'median ms':>10} {'p90 ms':>9} {'ratio':>7} {'max abs err':>12}")
+    for row in sorted(rows, key=lambda r: (r.model, r.batch, r.median_ms)):
+        error = "" if row.max_abs_error is None else f"{row.max_abs_error:.2e}"
+        print(f"{row.model:<9} {row.batch:>5}  {row.peer:<16} {row.median_ms:>10.3f} {row.p90_ms:>9.3f} "
+              f"{row.ratio_to_fastest:>7.2f} {error:>12}  {' '.join(row.notes)}")
+    print("\ntargets")
+    for check in checks:
+        print(f"  {'MET ' if check['met'] else 'MISS'} {check['model']} batch {check['batch']}: {check['target']}: "
+              f"{check['ratio']:.2f} (limit {check['limit']})")
+
+
+def plot(rows: list[Row], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    groups = sorted({(row.model, row.batch) for row in rows})
+    peers = [peer for peer in ALL_PEERS if any(row.peer == peer for row in rows)]
+    figure, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 4), squeeze=False)
+    for axis, (model, batch) in zip(axes[0], groups):
+        values = [median_of(rows, model, batch, peer) or 0 for peer in peers]
+        fastest = min(v for peer, v in zip(peers, values) if v and peer in REFERENCE_PEERS)
+        colors = ["tab:orange" if peer.startswith("tsrt") else "tab:gray" for peer in peers]
+        axis.bar(range(len(peers)), [v / fastest for v in values], color=colors)
+        axis.axhline(1.0, color="black", linewidth=0.6)
+        axis.set_xticks(range(len(peers)), peers, rotation=70, fontsize=7)
+        axis.set_title(f"{model}, batch {batch}\nfastest peer {fastest:.3g} ms", fontsize=8)
+        axis.set_ylabel("median latency / fastest peer", fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="resnet18,bert,mlp", type=lambda s: s.split(","))
+    parser.add_argument("--batches", default="1,8", type=lambda s: [int(b) for b in s.split(",")])
+    parser.add_argument("--threads", type=int, default=2, help="intra-op threads for every peer")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds over the in-process peers")
+    parser.add_argument("--seconds", type=float, default=3.0, help="timing per peer and model/batch, over all rounds")
+    parser.add_argument("--max-calls", type=int, default=20000, help="calls per peer per round at most")
+    parser.add_argument("--skip", default="", type=lambda s: [p for p in s.split(",") if p],
+                        help=f"peers to leave out, from: {', '.join(ALL_PEERS)}")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench_results")
+    args = parser.parse_args(argv)
+    unknown = set(args.skip) - set(ALL_PEERS)
+    if unknown:
+        parser.error(f"unknown peers in --skip: {', '.join(sorted(unknown))}")
+
+    started = time.perf_counter()
+    rows = run(args)
+    checks = targets(rows)
+    print_table(rows, checks, args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    document = {"threads": args.threads, "torch": torch.__version__, "seconds_total": time.perf_counter() - started,
+                "rows": [row.__dict__ for row in rows], "targets": checks}
+    (args.out / "compare.json").write_text(json.dumps(document, indent=2))
+    plot(rows, args.out / "compare.png")
+    print(f"\nwrote {args.out / 'compare.json'} and {args.out / 'compare.png'} "
+          f"({document['seconds_total']:.0f} s in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
