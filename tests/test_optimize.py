@@ -18,6 +18,7 @@ SEEDS = (21, 22)
 CASES = [("resnet_cnn", "trace"), ("transformer_encoder", "script"), ("gated", "script"), ("extra_method", "trace")]
 VARIANTS = {
     "no optimize_for_inference": dict(optimize=False),
+    "no oneDNN fusion": dict(onednn_fusion=False),
     "profiling executor": dict(jit_optimize=True),
     "no InferenceMode": dict(inference_mode=False),
     "warm-up at load": dict(warmup=2),
@@ -48,15 +49,39 @@ def test_each_switch_keeps_parity(zoo_dir, name, mode, variant):
 
 
 def test_default_load_says_what_it_applied(zoo_dir):
-    steps = tsrt.load(zoo_dir / "resnet_cnn.trace.pt").optimizations
+    steps = tsrt.load(zoo_dir / "mlp.trace.pt").optimizations
     assert "frozen in the file (weights are graph constants)" in steps
     assert any(step.startswith("optimize_for_inference (") for step in steps), steps
     assert "c10::InferenceMode on every call" in steps
     assert "graph executor: runs the optimised graph as is" in steps
 
 
+def test_convolutions_get_onednn_fusion_compiled_at_load(zoo_dir):
+    steps = tsrt.load(zoo_dir / "resnet_cnn.trace.pt").optimizations
+    assert any(step.startswith("oneDNN Graph fusion of convolutions") for step in steps), steps
+    assert not any(step.startswith("optimize_for_inference") for step in steps), steps
+    assert "warmed up forward (2 calls at the declared shapes)" in steps
+    assert any(step.startswith("graph executor: profiling") for step in steps), steps
+    steps = tsrt.load(zoo_dir / "resnet_cnn.trace.pt", onednn_fusion=False).optimizations
+    assert any(step.startswith("optimize_for_inference (") for step in steps), steps
+
+
+def test_onednn_fusion_does_not_leak_into_other_torchscript(zoo_dir):
+    """The fuser is a process-wide LibTorch pass: after tsrt loads a CNN with it,
+    TorchScript compiled later in the process must not be fused."""
+    tsrt.load(zoo_dir / "resnet_cnn.trace.pt")
+    module = torch.jit.freeze(torch.jit.script(models.get("resnet_cnn").build()).eval())
+    x = models.get("resnet_cnn").example_inputs(seed=0)
+    with torch.no_grad():
+        for _ in range(3):
+            module(*x)
+    graph = str(torch.jit.last_executed_optimized_graph())
+    assert "LlgaFusion" not in graph and "oneDNNFusion" not in graph
+
+
 def test_switches_are_reported(zoo_dir):
-    steps = tsrt.load(zoo_dir / "resnet_cnn.trace.pt", optimize=False, inference_mode=False, jit_optimize=True,
+    steps = tsrt.load(zoo_dir / "resnet_cnn.trace.pt", optimize=False, onednn_fusion=False, inference_mode=False,
+                      jit_optimize=True,
                       warmup=3).optimizations
     assert "optimize_for_inference off" in steps
     assert "InferenceMode off (autograd state is kept)" in steps

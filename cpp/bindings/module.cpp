@@ -163,7 +163,8 @@ PYBIND11_MODULE(_C, m) {
       "load",
       [](const std::string& path, const std::string& device, bool check_inputs,
          std::optional<std::vector<std::string>> allowed_ops, const std::string& precision, bool freeze,
-         bool optimize, bool inference_mode, bool jit_optimize, int warmup, bool verify_checksums) {
+         bool optimize, bool inference_mode, bool jit_optimize, int warmup, bool verify_checksums,
+         bool onednn_fusion) {
         LoadOptions options;
         options.device = device;
         options.check_inputs = check_inputs;
@@ -175,13 +176,14 @@ PYBIND11_MODULE(_C, m) {
         options.optimize.graph_executor_optimize = jit_optimize;
         options.optimize.warmup_runs = warmup;
         options.verify_checksums = verify_checksums;
+        options.optimize.onednn_fusion = onednn_fusion;
         py::gil_scoped_release no_gil;
         return Model::load(path, options);
       },
       py::arg("path"), py::arg("device") = "cpu", py::arg("check_inputs") = true,
       py::arg("allowed_ops") = py::none(), py::arg("precision") = "fp32", py::arg("freeze") = true,
       py::arg("optimize") = true, py::arg("inference_mode") = true, py::arg("jit_optimize") = false,
-      py::arg("warmup") = 0, py::arg("verify_checksums") = true);
+      py::arg("warmup") = 0, py::arg("verify_checksums") = true, py::arg("onednn_fusion") = true);
   m.def("set_num_threads", &set_intra_op_threads, py::arg("threads"),
         "LibTorch's intra-op threads for the whole process (at::set_num_threads).");
 

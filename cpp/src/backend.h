@@ -2,6 +2,7 @@
 // The seam between tsrt::Model and a model format. TorchScript is the first
 // backend; AOTInductor packages will be a second one behind the same Model.
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,6 +28,11 @@ class Backend {
     (void)options;
     applied.push_back(format() + ": no load-time optimisation");
   }
+  /// Calls at the declared input shapes that load should make before the model
+  /// serves (a backend that compiles lazily asks for them), beyond what the user asked.
+  virtual int warmup_calls_wanted() const { return 0; }
+  /// Runs load's warm-up calls; a backend may set up compilation around them.
+  virtual void warm_up(const std::function<void()>& calls) { calls(); }
   virtual std::vector<std::string> method_names() const = 0;
   /// The schema-derived signature (no metadata); `method` is known to exist.
   virtual MethodSignature schema_signature(const std::string& method) const = 0;

@@ -142,6 +142,7 @@ BenchmarkResult benchmark(const Model& model, const std::vector<c10::IValue>& in
     model.run(options.method, inputs);
     ++result.warmup_iters;
   }
+  result.warmup_seconds = ms_since(warmup_start) / 1000.0;
 
   const std::vector<double> latencies = timed_run(model, inputs, options, result.wall_seconds);
   result.iters = static_cast<int64_t>(latencies.size());
@@ -170,6 +171,7 @@ std::string benchmark_json(const BenchmarkResult& r) {
       {"load_ms", r.load_ms},
       {"first_inference_ms", r.first_inference_ms},
       {"warmup_iters", r.warmup_iters},
+      {"warmup_seconds", r.warmup_seconds},
       {"iters", r.iters},
       {"wall_seconds", r.wall_seconds},
       {"throughput_per_s", r.throughput},

@@ -132,7 +132,10 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   loaded->optimizations.push_back(loaded->inference_mode ? "c10::InferenceMode on every call"
                                                          : "InferenceMode off (autograd state is kept)");
   Model model(loaded);
-  if (options.optimize.warmup_runs > 0) loaded->optimizations.push_back(model.warm_up(options.optimize.warmup_runs));
+  const int warmup_runs = std::max(options.optimize.warmup_runs, loaded->backend->warmup_calls_wanted());
+  if (warmup_runs > 0) {
+    loaded->backend->warm_up([&] { loaded->optimizations.push_back(model.warm_up(warmup_runs)); });
+  }
   loaded->load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return model;
 }

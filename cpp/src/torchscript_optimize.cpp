@@ -3,6 +3,8 @@
 #include <ATen/cpu/Utils.h>
 #include <c10/util/Exception.h>
 #include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/onednn_graph_fuser.h>
+#include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 
 #include <functional>
 
@@ -51,6 +53,29 @@ int cast_weight_constants(torch::jit::Module& module, c10::ScalarType dtype) {
   return cast;
 }
 
+bool uses_convolution(const torch::jit::Module& module) {
+  for (const auto& method : module.get_methods()) {
+    for (const torch::jit::Node* node : method.graph()->nodes()) {
+      const std::string kind = node->kind().toQualString();
+      if (kind == "aten::_convolution" || kind == "aten::conv1d" || kind == "aten::conv2d" || kind == "aten::conv3d") {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+OneDnnFusionWindow::OneDnnFusionWindow() : lock_(mutex()) { torch::jit::RegisterLlgaFuseGraph::setEnabled(true); }
+OneDnnFusionWindow::~OneDnnFusionWindow() { torch::jit::RegisterLlgaFuseGraph::setEnabled(false); }
+std::mutex& OneDnnFusionWindow::mutex() {
+  static std::mutex instance;
+  return instance;
+}
+
+namespace {
+
 bool cpu_has(const std::string& feature) {
   static const auto capabilities = at::cpu::get_cpu_capabilities();
   const auto found = capabilities.find(feature);
@@ -86,8 +111,10 @@ c10::ScalarType precision_dtype(Precision precision) {
   return at::kFloat;
 }
 
-torch::jit::Module optimize_torchscript(torch::jit::Module module, const OptimizeOptions& options,
-                                        c10::Device device, std::vector<std::string>& applied) {
+OptimizedModule optimize_torchscript(torch::jit::Module module, const OptimizeOptions& options, c10::Device device,
+                                     std::vector<std::string>& applied) {
+  OptimizedModule result;
+  result.graph_executor_optimize = options.graph_executor_optimize;
   const std::string precision_warning = check_precision_supported(options.precision, device);
   bool frozen = !holds_weights(module);
   if (frozen) {
@@ -114,7 +141,15 @@ torch::jit::Module optimize_torchscript(torch::jit::Module module, const Optimiz
     if (!precision_warning.empty()) applied.push_back(precision_warning);
   }
 
-  if (!options.optimize_for_inference) {
+  const bool fuse_with_onednn = options.onednn_fusion && frozen && device.is_cpu() &&
+                                options.precision == Precision::kFloat32 && uses_convolution(module);
+  if (fuse_with_onednn) {
+    result.onednn_fusion = true;
+    result.graph_executor_optimize = true;
+    result.warmup_calls = 2;
+    applied.push_back("oneDNN Graph fusion of convolutions with their bias/batchnorm/add/ReLU, compiled by the "
+                      "warm-up at the declared shapes");
+  } else if (!options.optimize_for_inference) {
     applied.push_back("optimize_for_inference off");
   } else if (!frozen) {
     applied.push_back("optimize_for_inference skipped: it needs a frozen module");
@@ -131,9 +166,12 @@ torch::jit::Module optimize_torchscript(torch::jit::Module module, const Optimiz
                         e.what_without_backtrace());
     }
   }
-  applied.push_back(options.graph_executor_optimize ? "graph executor: profiling and re-optimising (LibTorch default)"
-                                                    : "graph executor: runs the optimised graph as is");
-  return module;
+  applied.push_back(result.graph_executor_optimize
+                        ? "graph executor: profiling and re-optimising (LibTorch default); InferenceMode is lifted around "
+                          "the graph (no_grad instead): its tensors fail the executor's guards on every call"
+                        : "graph executor: runs the optimised graph as is");
+  result.module = std::move(module);
+  return result;
 }
 
 }  // namespace tsrt::detail

@@ -62,6 +62,7 @@ optimisation (all on by default; see what was applied with --bench or --info):
                              inputs and outputs stay float32
   --no-freeze                don't freeze a module that still holds its weights
   --no-optimize              don't run torch::jit::optimize_for_inference
+  --no-onednn-fusion         don't fuse convolutions with oneDNN Graph (CPU, float32)
   --no-inference-mode        run without c10::InferenceMode
   --jit-optimize             let LibTorch's profiling executor re-optimise the graph
   --warmup-on-load N         call each method N times at load, at its declared shapes
@@ -167,6 +168,8 @@ InferArgs parse_infer_args(int argc, char** argv) {
       args.freeze = false;
     } else if (arg == "--no-optimize") {
       args.optimize_for_inference = false;
+    } else if (arg == "--no-onednn-fusion") {
+      args.onednn_fusion = false;
     } else if (arg == "--no-inference-mode") {
       args.inference_mode = false;
     } else if (arg == "--jit-optimize") {

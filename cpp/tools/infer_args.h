@@ -40,6 +40,7 @@ struct InferArgs {
   std::string precision = "fp32";
   bool freeze = true;
   bool optimize_for_inference = true;
+  bool onednn_fusion = true;
   bool inference_mode = true;
   bool graph_executor_optimize = false;
   int warmup_on_load = 0;

@@ -138,6 +138,7 @@ tsrt::LoadOptions load_options(const tsrt::cli::InferArgs& args) {
   options.optimize.precision = tsrt::parse_precision(args.precision);
   options.optimize.freeze = args.freeze;
   options.optimize.optimize_for_inference = args.optimize_for_inference;
+  options.optimize.onednn_fusion = args.onednn_fusion;
   options.optimize.inference_mode = args.inference_mode;
   options.optimize.graph_executor_optimize = args.graph_executor_optimize;
   options.optimize.warmup_runs = args.warmup_on_load;
@@ -146,6 +147,7 @@ tsrt::LoadOptions load_options(const tsrt::cli::InferArgs& args) {
     // --info describes the file as written, not the graph tsrt would rewrite it into.
     options.optimize.freeze = false;
     options.optimize.optimize_for_inference = false;
+    options.optimize.onednn_fusion = false;
   }
   return options;
 }

@@ -100,13 +100,13 @@ class Model:
 def load(path: str, device: str = "cpu", check_inputs: bool = True,
          allowed_ops: Sequence[str] | None = None, *, precision: str = "fp32", freeze: bool = True,
          optimize: bool = True, inference_mode: bool = True, jit_optimize: bool = False,
-         warmup: int = 0, verify_checksums: bool = True) -> Model:
+         warmup: int = 0, verify_checksums: bool = True, onednn_fusion: bool = True) -> Model:
     """Loads a model file with libtsrt on `device` ("cpu", "cuda", "cuda:N").
 
     allowed_ops: when given, refuse a model that uses any operator not listed
     (exact names like "aten::linear", or "prim::*" for a namespace).
     precision: "fp32", "bf16" or "fp16" for weights and compute (inputs and outputs
-    stay float32). freeze / optimize / inference_mode / jit_optimize: the load-time
+    stay float32). freeze / optimize / onednn_fusion / inference_mode / jit_optimize: the load-time
     optimisations of tsrt/optimize.h (the first three on by default); warmup: calls
     per method at load on inputs of the declared shapes. verify_checksums: check the
     CRC-32 of every weight storage (on by default; LibTorch does not).
@@ -114,7 +114,8 @@ def load(path: str, device: str = "cpu", check_inputs: bool = True,
     or uses an operator outside `allowed_ops`.
     """
     return Model(_C.load(str(path), device, check_inputs, list(allowed_ops) if allowed_ops is not None else None,
-                         precision, freeze, optimize, inference_mode, jit_optimize, warmup, verify_checksums))
+                         precision, freeze, optimize, inference_mode, jit_optimize, warmup, verify_checksums,
+                         onednn_fusion))
 
 
 def set_num_threads(threads: int) -> None:

@@ -69,6 +69,7 @@ struct BenchmarkResult {
   double load_ms = 0;             ///< Model::load_ms()
   double first_inference_ms = 0;  ///< the first call of this benchmark (lazy initialisation shows here)
   int64_t warmup_iters = 0;
+  double warmup_seconds = 0;
   int64_t iters = 0;              ///< timed calls
   double wall_seconds = 0;        ///< of the timed run
   double throughput = 0;          ///< calls per second over the timed run
