@@ -5,6 +5,7 @@ inspect one, diagnose a model that will not export.
     tsrt export --zoo resnet_cnn -o resnet.pt
     tsrt inspect mlp.pt
     tsrt doctor mypkg.models:Net --example x=1x3x32x32   (exit 1 when it finds problems)
+    cmake -DCMAKE_PREFIX_PATH="$(tsrt cmake-prefix)" ...  (find_package(tsrt) for C++)
 """
 
 from __future__ import annotations
@@ -75,6 +76,13 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmake_prefix(args: argparse.Namespace) -> int:
+    import tsrt
+
+    print(tsrt.cmake_prefix_path)
+    return 0
+
+
 def _examples_from_flags(example_flags: list[str], dynamic_flags: list[str]) -> tuple[list, dict]:
     """TensorSpecs (with dynamic dims) and random example tensors from --example/--dynamic."""
     import torch
@@ -142,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--json", action="store_true", help="print the report as JSON")
     export.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     export.set_defaults(run=_export)
+    prefix = commands.add_parser("cmake-prefix", help="print the directory to put in CMAKE_PREFIX_PATH for find_package(tsrt)")
+    prefix.set_defaults(run=_cmake_prefix)
     doctor = commands.add_parser("doctor", help="diagnose why a model will not export to TorchScript",
                                  epilog="example: tsrt doctor mypkg.models:make_model --example x=1x3x224x224",
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
