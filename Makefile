@@ -38,6 +38,9 @@ endif
 	# transformers: BERT built from a config (random weights, no download) for the export
 	# tests. Machines without a package index (GPU boxes) go on without it; that test skips.
 	$(PY) -m pip install -q transformers || echo "warning: transformers not installed; the BERT export test will skip"
+	# Triton's model-config protobuf schema (tritonclient.grpc.model_config_pb2), which the
+	# tests parse generated config.pbtxt files with; its grpc module needs the [grpc] extra.
+	$(PY) -m pip install -q "tritonclient[grpc]" || echo "warning: tritonclient not installed; the Triton config test will skip"
 	# cpp-httplib for examples/cpp_service: Debian's libcpp-httplib-dev, found with pkg-config.
 	# Skipped when both are there; without apt-get the service is not built and its tests skip.
 	@if [ -e /usr/include/httplib.h ] && command -v pkg-config >/dev/null; then :; \
