@@ -31,7 +31,8 @@ import tsrt
 from tsrt.outputs import flatten_outputs
 
 SERVICE = ROOT / "examples" / "cpp_service"
-MODELS = {"mlp": "mlp.trace.pt", "multi_io": "multi_io.script.pt", "mixed": "mixed_outputs.script.pt"}
+MODELS = {"mlp": "mlp.trace.pt", "multi_io": "multi_io.script.pt", "mixed": "mixed_outputs.script.pt",
+          "extra": "extra_method.script.pt"}
 
 
 def httplib_missing() -> str:
@@ -167,6 +168,18 @@ def test_infer_matches_eager(server, zoo_dir, name, model, by_name):
     check_outputs(answer, eager(name, inputs, zoo_dir / MODELS[model]), entry.tolerance)
 
 
+def test_infer_other_method(server):
+    """"method" runs a @torch.jit.export method instead of forward."""
+    entry = models.get("extra_method")
+    (x,) = entry.example_inputs(seed=5)
+    status, answer = server.infer("extra", {"method": "embed", "inputs": {"x": tensor_json(x)}})
+    assert status == 200, answer
+    with torch.no_grad():
+        expected = entry.build().embed(x)
+    check_outputs(answer, [("output", expected)], entry.tolerance)
+    assert sorted(server.get("/v1/models/extra")[1]["methods"]) == ["embed", "forward"]
+
+
 def ones(shape: list[int], dtype: str = "float32", value: Any = 1.0) -> dict:
     count = 1
     for size in shape:
@@ -177,7 +190,8 @@ def ones(shape: list[int], dtype: str = "float32", value: Any = 1.0) -> dict:
 BAD_REQUESTS = [
     # (model, body, status, code, message fragment)
     ("mlp", b"{not json", 400, "invalid_json", "the request body is not JSON"),
-    ("nope", {"inputs": {}}, 404, "not_found", "no model named 'nope'; this server has: mixed, mlp, multi_io"),
+    ("nope", {"inputs": {}}, 404, "not_found", "no model named 'nope'; this server has: extra, mixed, mlp, multi_io"),
+    ("extra", {"method": "decode", "inputs": [ones([2, 20])]}, 400, "invalid_argument", "has no method 'decode'"),
     ("mlp", {"tensors": {}}, 400, "invalid_argument", 'expected {"inputs": {NAME: tensor, ...}}'),
     ("mlp", {"inputs": 3}, 400, "invalid_argument", '"inputs" must be an object (by name) or a list (by position)'),
     ("mlp", {"inputs": {"x": ones([2, 64], "int64", 1)}}, 400, "invalid_argument",
