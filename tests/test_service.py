@@ -8,6 +8,7 @@ stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import select
 import shutil
@@ -75,9 +76,10 @@ class Server:
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)
         return self.process.stdout.readline() if ready else ""
 
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
+    def request(self, method: str, path: str, body: bytes | None = None,
+                content_type: str = "application/json") -> tuple[int, Any]:
         request = urllib.request.Request(self.url + path, data=body, method=method,
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": content_type})
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return response.status, json.loads(response.read())
@@ -228,6 +230,36 @@ def test_bad_requests_get_json_errors_and_the_server_goes_on(server, zoo_dir, mo
     good_status, good = server.infer("mlp", {"inputs": [tensor_json(inputs[0])]})
     assert good_status == 200
     check_outputs(good, eager("mlp", inputs, zoo_dir / MODELS["mlp"]), entry.tolerance)
+
+
+def test_large_bodies_whatever_their_content_type(server, zoo_dir):
+    """curl -d sends application/x-www-form-urlencoded, which httplib caps at 8 KiB
+    unless the handler reads the body itself; 64 rows of 64 floats are ~80 KiB."""
+    entry = models.get("mlp")
+    inputs = entry.example_inputs(seed=8, sizes={"x": {0: 64}})
+    body = json.dumps({"inputs": [tensor_json(inputs[0])]}).encode()
+    assert len(body) > 64 << 10
+    status, answer = server.request("POST", "/v1/models/mlp/infer", body, "application/x-www-form-urlencoded")
+    assert status == 200, answer
+    check_outputs(answer, eager("mlp", inputs, zoo_dir / MODELS["mlp"]), entry.tolerance)
+
+
+def test_body_over_64_mib_is_refused_before_it_is_read(server):
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.putrequest("POST", "/v1/models/mlp/infer")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str((64 << 20) + 1))
+        connection.endheaders()  # no body: the server answers from the header alone
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 413
+    assert answer["error"]["code"] == "too_large"
+    assert "the request body is over 64 MiB" in answer["error"]["message"]
+    assert server.get("/healthz") == (200, {"status": "ok"})
 
 
 def test_unknown_routes_are_json_404(server):

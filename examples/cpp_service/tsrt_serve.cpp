@@ -237,15 +237,28 @@ int main(int argc, char** argv) {
       send_json(res, 200, tsrt_serve::model_to_json(name, service.model(name)));
     });
   });
-  server.Post(R"(/v1/models/([^/]+)/infer)", [&](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, [&] { send_json(res, 200, service.infer(req.matches[1], req.body)); });
-  });
+  // Read the body through a content reader: httplib's plain handlers cap bodies sent as
+  // application/x-www-form-urlencoded (curl -d's default) at 8 KiB with a 413.
+  server.Post(R"(/v1/models/([^/]+)/infer)",
+              [&](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read) {
+                std::string body;
+                const bool complete = read([&body](const char* data, size_t length) {
+                  body.append(data, length);
+                  return true;
+                });
+                if (!complete) {  // httplib set 413 when it was too large; the error handler writes the JSON
+                  if (res.status < 400) res.status = 400;
+                  return;
+                }
+                guarded(res, [&] { send_json(res, 200, service.infer(req.matches[1], body)); });
+              });
   // Unrouted paths and httplib's own refusals (413 payload too large, 400 bad HTTP) get JSON too.
   server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // ours, already JSON
     const std::string code = res.status == 404 ? "not_found" : res.status == 413 ? "too_large" : "bad_request";
     const std::string what = res.status == 404   ? "no such route; see GET /v1/models"
                              : res.status == 413 ? "the request body is over 64 MiB"
+                             : res.status == 400 ? "could not read the request"
                                                  : "HTTP status " + std::to_string(res.status);
     send_error(res, res.status, code, req.method + " " + req.path + ": " + what);
     return httplib::Server::HandlerResponse::Handled;
