@@ -157,6 +157,10 @@ def test_cli(zoo_dir, tmp_path, capsys):
     assert (tmp_path / "repo" / "m" / "1" / "model.pt").is_file()
     assert tsrt_main(["triton-repo", str(zoo_dir / "multi_io.script.pt"), str(tmp_path / "repo")]) == 1
     assert "tsrt triton-repo: error: output 'output[1]' is a dict, not a tensor" in capsys.readouterr().err
+    assert tsrt_main(["export", "--zoo", "gated", "-o", str(tmp_path / "g.pt"), "--max-batch-size", "4"]) == 2
+    assert "--name and --max-batch-size describe the Triton repository: give --triton-repo DIR too" \
+        in capsys.readouterr().err
+    assert not (tmp_path / "g.pt").exists()
     # export --triton-repo: the exported file goes straight into a repository.
     assert tsrt_main(["export", "--zoo", "gated", "-o", str(tmp_path / "gated.pt"), "-q",
                       "--triton-repo", str(tmp_path / "repo")]) == 0

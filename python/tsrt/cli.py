@@ -55,6 +55,8 @@ def _export(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"tsrt export: {stage} ...", file=sys.stderr, flush=True)
 
+    if not args.triton_repo and (args.name or args.max_batch_size is not None):
+        raise ValueError("--name and --max-batch-size describe the Triton repository: give --triton-repo DIR too")
     try:
         if args.zoo:
             sys.path.insert(0, ".")
