@@ -1,6 +1,7 @@
 #include "tensor_json.h"
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/from_blob.h>
 
 #include "tsrt/outputs.h"
 #include "tsrt/tensor_spec.h"
