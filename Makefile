@@ -4,6 +4,8 @@
 #   make demo    set up, build, export the default model, ./infer it
 #   make test    set up, build, run pytest and the C++ tests (ctest)
 #   make bench   the side-by-side benchmark (scripts/bench_compare.py; BENCH_ARGS=...)
+#   make examples  build examples/hello_tsrt and examples/cpp_service (tsrt_serve)
+#                  with find_package(tsrt) into build/examples/ (the tests build them too)
 #
 # Variables:
 #   PYTHON=python3         interpreter that creates .venv
@@ -22,10 +24,11 @@ ARTIFACTS := artifacts
 CPP_SOURCES := $(shell find cpp cmake -type f) CMakeLists.txt pyproject.toml
 PY_SOURCES := $(shell find python -name '*.py')
 
-.PHONY: setup build demo test test-cpp test-py bench clean
+.PHONY: setup build demo test test-cpp test-py bench examples clean
 
 # --- set-up: .venv with torch and the build tools -------------------------------
-$(VENV)/.setup-stamp:
+# Redone when this Makefile changes, so that an existing .venv gets what was added here.
+$(VENV)/.setup-stamp: Makefile
 ifeq ($(SYSTEM_TORCH),1)
 	$(PYTHON) -m venv --system-site-packages $(VENV)
 else
@@ -36,6 +39,18 @@ endif
 	# transformers: BERT built from a config (random weights, no download) for the export
 	# tests. Machines without a package index (GPU boxes) go on without it; that test skips.
 	$(PY) -m pip install -q transformers || echo "warning: transformers not installed; the BERT export test will skip"
+	# Triton's model-config protobuf schema (tritonclient.grpc.model_config_pb2), which the
+	# tests parse generated config.pbtxt files with; its grpc module needs the [grpc] extra.
+	$(PY) -m pip install -q "tritonclient[grpc]" || echo "warning: tritonclient not installed; the Triton config test will skip"
+	# cpp-httplib for examples/cpp_service: Debian's libcpp-httplib-dev, found with pkg-config.
+	# Skipped when both are there; without apt-get the service is not built and its tests skip.
+	@if [ -e /usr/include/httplib.h ] && command -v pkg-config >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+	  echo "apt-get install libcpp-httplib-dev pkg-config"; \
+	  apt-get install -y -q libcpp-httplib-dev pkg-config >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q libcpp-httplib-dev pkg-config >/dev/null; } || \
+	  echo "warning: apt-get could not install libcpp-httplib-dev; examples/cpp_service and its tests will skip"; \
+	else echo "warning: no apt-get: install cpp-httplib to build examples/cpp_service; its tests will skip"; fi
 	touch $@
 
 setup: $(VENV)/.setup-stamp
@@ -54,6 +69,15 @@ $(ARTIFACTS)/$(DEMO_MODEL).pt: $(VENV)/.build-stamp $(PY_SOURCES) models/$(DEMO_
 demo: $(ARTIFACTS)/$(DEMO_MODEL).pt
 	./infer $<
 	./infer $< --verify
+
+# --- examples: separate CMake projects on the installed package, as a user builds them
+examples: build
+	for example in hello_tsrt cpp_service; do \
+	  $(VENV)/bin/cmake -S examples/$$example -B build/examples/$$example -G Ninja \
+	    -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV)/bin/ninja) -DCMAKE_BUILD_TYPE=Release \
+	    -DCMAKE_PREFIX_PATH="$$($(PY) -m tsrt.cli cmake-prefix)" -DPython_EXECUTABLE=$(abspath $(PY)) && \
+	  $(VENV)/bin/cmake --build build/examples/$$example || exit 1; \
+	done
 
 # --- tests ----------------------------------------------------------------------
 test-py: build

@@ -5,6 +5,11 @@
 # Sets: TORCH_PYTHON_VERSION, TORCH_LIB_DIR, TORCH_HAS_CUDA, and imports Torch's
 # targets (torch, torch_cpu, c10, ...) via find_package(Torch CONFIG).
 
+# The project's .venv (make setup) when no Python is named: a plain
+# `cmake -S . -B b` in a checkout then builds against the torch the tests use.
+if(NOT Python_EXECUTABLE AND EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/.venv/bin/python")
+  set(Python_EXECUTABLE "${CMAKE_CURRENT_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH "Python whose torch tsrt builds against")
+endif()
 if(NOT Python_EXECUTABLE)
   find_package(Python 3.9 REQUIRED COMPONENTS Interpreter)
 endif()

@@ -5,6 +5,8 @@ inspect one, diagnose a model that will not export.
     tsrt export --zoo resnet_cnn -o resnet.pt
     tsrt inspect mlp.pt
     tsrt doctor mypkg.models:Net --example x=1x3x32x32   (exit 1 when it finds problems)
+    tsrt triton-repo mlp.pt repo/ --name mlp              (a Triton model repository)
+    cmake -DCMAKE_PREFIX_PATH="$(tsrt cmake-prefix)" ...  (find_package(tsrt) for C++)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ EXAMPLES = """examples:
   tsrt export mypkg.models:make_model -o model.pt --example x=1x3x224x224:float32 --dynamic x:0
   tsrt export mypkg.models:Net -o model.pt --example ids=1x128:int64 --mode script --json
   tsrt inspect model.pt --json
+  tsrt export --zoo mlp -o mlp.pt --triton-repo repo/     (also a Triton model repository)
 then: ./infer model.pt --verify"""
 
 
@@ -52,6 +55,8 @@ def _export(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"tsrt export: {stage} ...", file=sys.stderr, flush=True)
 
+    if not args.triton_repo and (args.name or args.max_batch_size is not None):
+        raise ValueError("--name and --max-batch-size describe the Triton repository: give --triton-repo DIR too")
     try:
         if args.zoo:
             sys.path.insert(0, ".")
@@ -72,6 +77,32 @@ def _export(args: argparse.Namespace) -> int:
         print(f"tsrt export: error: {error}", file=sys.stderr)
         return 1
     print(json.dumps(vars(report), default=str, indent=1) if args.json else report)
+    if args.triton_repo:
+        return _write_triton_repo(args.output, args.triton_repo, args.name, args.max_batch_size)
+    return 0
+
+
+def _write_triton_repo(model: str, repository: str, name: str | None, max_batch_size: int | None) -> int:
+    import tsrt
+    from tsrt.triton import TritonConfigError, write_repository
+
+    try:
+        model_dir = write_repository(model, repository, name, max_batch_size)
+    except (TritonConfigError, tsrt.Error) as error:
+        print(f"tsrt triton-repo: error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {model_dir}/config.pbtxt and the model under {model_dir}/1/")
+    return 0
+
+
+def _triton_repo(args: argparse.Namespace) -> int:
+    return _write_triton_repo(args.model, args.repository, args.name, args.max_batch_size)
+
+
+def _cmake_prefix(args: argparse.Namespace) -> int:
+    import tsrt
+
+    print(tsrt.cmake_prefix_path)
     return 0
 
 
@@ -124,6 +155,13 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _triton_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", help="the model's name in the repository (default: the file name up to its first dot)")
+    parser.add_argument("--max-batch-size", type=int, metavar="N",
+                        help="Triton's max_batch_size (default 8 when every input and output has a batch "
+                             "dimension 0, else 0; 0 turns batching off)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tsrt", description="Export PyTorch models for the tsrt C++ runtime.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,7 +180,19 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--no-freeze", action="store_true", help="keep the module unfrozen")
     export.add_argument("--json", action="store_true", help="print the report as JSON")
     export.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    export.add_argument("--triton-repo", metavar="DIR", help="also write a Triton model repository for the file into DIR")
+    _triton_flags(export)
     export.set_defaults(run=_export)
+    triton = commands.add_parser("triton-repo", help="write a Triton model repository (config.pbtxt + model) for a model file",
+                                 epilog="example: tsrt triton-repo mlp.pt repo/ --name mlp --max-batch-size 16\n"
+                                        "then: tritonserver --model-repository=repo/",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    triton.add_argument("model", help="a .pt file exported by tsrt")
+    triton.add_argument("repository", help="the model repository directory (created if missing)")
+    _triton_flags(triton)
+    triton.set_defaults(run=_triton_repo)
+    prefix = commands.add_parser("cmake-prefix", help="print the directory to put in CMAKE_PREFIX_PATH for find_package(tsrt)")
+    prefix.set_defaults(run=_cmake_prefix)
     doctor = commands.add_parser("doctor", help="diagnose why a model will not export to TorchScript",
                                  epilog="example: tsrt doctor mypkg.models:make_model --example x=1x3x224x224",
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
