@@ -18,6 +18,7 @@ struct PythonHelpers {
   py::object numpy_generic_type;  // numpy scalars
   py::object from_numpy;
   py::object from_dlpack;
+  py::object to_dlpack;  // None when torch lacks the C-level function
 };
 
 const PythonHelpers& helpers() {
@@ -26,7 +27,13 @@ const PythonHelpers& helpers() {
     py::module_ torch = py::module_::import("torch");
     h->torch_tensor_type = torch.attr("Tensor");
     h->from_numpy = torch.attr("from_numpy");
-    h->from_dlpack = py::module_::import("torch.utils.dlpack").attr("from_dlpack");
+    // torch._C's own DLPack functions, which torch.utils.dlpack and Tensor.__dlpack__
+    // wrap in Python-level checks tsrt does itself: 0.3 us instead of 3 us a
+    // tensor in, 0.6 instead of 8 out, which is a third of a small MLP's call.
+    py::module_ torch_c = torch.attr("_C");
+    h->from_dlpack = py::hasattr(torch_c, "_from_dlpack") ? torch_c.attr("_from_dlpack")
+                                                         : py::module_::import("torch.utils.dlpack").attr("from_dlpack");
+    h->to_dlpack = py::hasattr(torch_c, "_to_dlpack") ? torch_c.attr("_to_dlpack") : py::object(py::none());
     try {
       h->numpy_ndarray_type = py::module_::import("numpy").attr("ndarray");
       h->numpy_generic_type = py::module_::import("numpy").attr("generic");
@@ -47,7 +54,8 @@ at::Tensor tensor_from_torch(py::handle tensor, const std::string& where) {
   if (usable.attr("is_neg")().cast<bool>()) usable = usable.attr("resolve_neg")();
   py::capsule capsule;
   try {
-    capsule = usable.attr("__dlpack__")().cast<py::capsule>();
+    const py::object& to_dlpack = helpers().to_dlpack;
+    capsule = (to_dlpack.is_none() ? usable.attr("__dlpack__")() : to_dlpack(usable)).cast<py::capsule>();
   } catch (const py::error_already_set& e) {
     throw Error(ErrorCode::kInvalidArgument, where + ": this tensor cannot be passed to tsrt: " + std::string(e.what()));
   }

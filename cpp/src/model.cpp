@@ -25,6 +25,7 @@ namespace detail {
 class LoadedModel {
  public:
   std::string path;
+  std::string label;  // the file name, for messages
   c10::Device device{c10::kCPU};
   bool check_inputs = true;
   bool inference_mode = true;
@@ -70,6 +71,7 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   auto loaded = std::make_shared<detail::LoadedModel>();
   loaded->path = path;
+  loaded->label = file_label(path);
   loaded->device = parse_device(options.device);
   loaded->check_inputs = options.check_inputs;
   loaded->inference_mode = options.optimize.inference_mode;
@@ -176,7 +178,7 @@ const MethodSignature& Model::signature_of(const std::string& method) const {
   if (found == loaded_->signatures.end()) {
     std::string known;
     for (const auto& name : loaded_->method_names) known += (known.empty() ? "" : ", ") + name;
-    throw Error(ErrorCode::kInvalidArgument, "model '" + file_label(path()) + "' has no method '" + method +
+    throw Error(ErrorCode::kInvalidArgument, "model '" + loaded_->label + "' has no method '" + method +
                                                  "'; its methods are: " + known);
   }
   return found->second;
@@ -184,22 +186,26 @@ const MethodSignature& Model::signature_of(const std::string& method) const {
 
 c10::IValue Model::run(const std::string& method, std::vector<c10::IValue> inputs) const {
   const MethodSignature& signature = signature_of(method);
-  detail::check_inputs(file_label(path()), signature, inputs, loaded_->check_inputs);
+  detail::check_inputs(loaded_->label, signature, inputs, loaded_->check_inputs);
   loaded_->backend->coerce_input_types(method, inputs);
   for (auto& input : inputs) input = to_device(input, loaded_->device);
 
-  const std::string shapes = detail::describe_inputs(signature, inputs);
+  // The inputs are kept (a reference each) to describe them if the call fails:
+  // formatting their shapes on every call cost more than a small model's forward.
+  const std::vector<c10::IValue> kept = inputs;
   try {
     std::optional<c10::InferenceMode> inference_mode;
     if (loaded_->inference_mode) inference_mode.emplace();
     return loaded_->backend->run(method, std::move(inputs));
   } catch (const c10::Error& e) {
     const std::string message = e.what_without_backtrace();
-    throw Error(ErrorCode::kRuntime, "model '" + file_label(path()) + "' failed in " + method + "(" + shapes +
+    throw Error(ErrorCode::kRuntime, "model '" + loaded_->label + "' failed in " + method + "(" +
+                                         detail::describe_inputs(signature, kept) +
                                          "): " + summarize_torch_error(message) + "\n" + message);
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kRuntime,
-                "model '" + file_label(path()) + "' failed in " + method + "(" + shapes + "): " + e.what());
+                "model '" + loaded_->label + "' failed in " + method + "(" + detail::describe_inputs(signature, kept) +
+                    "): " + e.what());
   }
 }
 
@@ -211,7 +217,7 @@ c10::IValue Model::run(const std::string& method, const std::map<std::string, c1
     auto found = inputs.find(argument.name);
     if (found == inputs.end()) {
       if (argument.has_default) break;  // the remaining arguments take their defaults
-      throw Error(ErrorCode::kInvalidArgument, "model '" + file_label(path()) + "': missing input '" +
+      throw Error(ErrorCode::kInvalidArgument, "model '" + loaded_->label + "': missing input '" +
                                                    argument.name + "' of " + signature.to_string());
     }
     ordered.push_back(found->second);
@@ -222,11 +228,11 @@ c10::IValue Model::run(const std::string& method, const std::map<std::string, c1
       bool known = std::any_of(signature.inputs.begin(), signature.inputs.end(),
                                [&](const ArgumentInfo& a) { return a.name == name; });
       if (!known) {
-        throw Error(ErrorCode::kInvalidArgument, "model '" + file_label(path()) + "': unknown input '" + name +
+        throw Error(ErrorCode::kInvalidArgument, "model '" + loaded_->label + "': unknown input '" + name +
                                                      "'; " + signature.to_string());
       }
     }
-    throw Error(ErrorCode::kInvalidArgument, "model '" + file_label(path()) +
+    throw Error(ErrorCode::kInvalidArgument, "model '" + loaded_->label +
                                                  "': inputs after a missing optional one must be passed too; " +
                                                  signature.to_string());
   }
