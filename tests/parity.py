@@ -58,3 +58,21 @@ def shape_variants(entry: ZooEntry, specs=None) -> list[Mapping[str, Mapping[int
         variants.append({spec.name: {dim: resize(spec.shape[dim]) for dim in spec.dynamic_dims}
                          for spec in (specs or entry.inputs) if spec.dynamic_dims})
     return variants
+
+
+def zoo_parity(loaded: Any, entry: ZooEntry, atol: float, rtol: float, seeds: tuple[int, ...],
+               calls_per_input: int = 3) -> Errors:
+    """Runs every method of `loaded` (forward and the entry's extra methods) on fresh
+    inputs for each seed and shape variant, `calls_per_input` times each (TorchScript's
+    profiling executor re-optimises on the 2nd call), against the eager model."""
+    eager = entry.build()
+    errors = Errors()
+    for method, specs in [("forward", entry.inputs), *entry.methods.items()]:
+        for sizes in shape_variants(entry, specs):
+            for seed in seeds:
+                inputs = entry.example_inputs(seed=seed, sizes=sizes, specs=specs)
+                with torch.no_grad():
+                    expected = getattr(eager, method)(*inputs)
+                for _ in range(calls_per_input):
+                    errors.merge(compare(loaded.run(method, *inputs), expected, atol, rtol))
+    return errors

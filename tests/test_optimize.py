@@ -8,7 +8,7 @@ import torch
 
 import models
 import tsrt
-from parity import Errors, compare, shape_variants
+from parity import Errors, zoo_parity
 from tsrt.export import export_zoo_entry
 
 SEEDS = (21, 22)
@@ -26,18 +26,7 @@ VARIANTS = {
 
 
 def parity(loaded: tsrt.Model, name: str, atol: float, rtol: float) -> Errors:
-    entry = models.get(name)
-    eager = entry.build()
-    errors = Errors()
-    for method, specs in [("forward", entry.inputs), *entry.methods.items()]:
-        for sizes in shape_variants(entry, specs):
-            for seed in SEEDS:
-                inputs = entry.example_inputs(seed=seed, sizes=sizes, specs=specs)
-                with torch.no_grad():
-                    expected = getattr(eager, method)(*inputs)
-                for _ in range(3):  # the profiling executor re-optimises on the 2nd call
-                    errors.merge(compare(loaded.run(method, *inputs), expected, atol, rtol))
-    return errors
+    return zoo_parity(loaded, models.get(name), atol, rtol, SEEDS)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -13,7 +13,7 @@ import torch
 import models
 import tsrt
 from conftest import zoo_cases
-from parity import Errors, compare, shape_variants
+from parity import compare, shape_variants, zoo_parity
 
 CALLS_PER_INPUT = 3
 SEEDS = (11, 12, 13)
@@ -22,18 +22,8 @@ SEEDS = (11, 12, 13)
 @pytest.mark.parametrize("name,mode", zoo_cases())
 def test_zoo_parity(zoo_dir, name, mode, record_property):
     entry = models.get(name)
-    eager = entry.build()
     loaded = tsrt.load(zoo_dir / f"{name}.{mode}.pt")
-    errors = Errors()
-    for method, specs in [("forward", entry.inputs), *entry.methods.items()]:
-        for sizes in shape_variants(entry, specs):
-            for seed in SEEDS:
-                inputs = entry.example_inputs(seed=seed, sizes=sizes, specs=specs)
-                with torch.no_grad():
-                    expected = getattr(eager, method)(*inputs)
-                for _ in range(CALLS_PER_INPUT):
-                    actual = loaded.run(method, *inputs)
-                    errors.merge(compare(actual, expected, entry.tolerance.atol, entry.tolerance.rtol))
+    errors = zoo_parity(loaded, entry, entry.tolerance.atol, entry.tolerance.rtol, SEEDS, CALLS_PER_INPUT)
     record_property("max_abs", errors.max_abs)
     record_property("max_rel", errors.max_rel)
     print(f"{name}.{mode}: max abs {errors.max_abs:.3g}, max rel {errors.max_rel:.3g} "
