@@ -82,3 +82,24 @@ def test_custom_operator_names_the_missing_library(tmp_path):
     result = tsrt_cli("inspect", path)
     assert result.returncode == 1
     assert "tsrt_test::double" in result.stderr and "library" in result.stderr
+
+
+class MakesZeros(torch.nn.Module):
+    def forward(self, x):
+        return x + torch.zeros(x.shape[1], device=x.device)
+
+
+def test_traced_cpu_device_is_flagged_for_cuda_deployment(tmp_path):
+    """A trace on the CPU bakes device=cpu into every tensor the model creates:
+    on CUDA that model mixes devices. inspect says so before anyone deploys it."""
+    path = tmp_path / "zeros.pt"
+    torch.jit.save(torch.jit.trace(MakesZeros(), torch.rand(2, 3)), str(path))
+    report = json.loads(tsrt.load(path).report(as_json=True))
+    assert report["device_constants"] == ["cpu"]
+    assert any(w.startswith("device cpu is baked into the graph") and "on CUDA the model mixes devices" in w
+               for w in report["warnings"])
+
+
+def test_a_model_that_creates_no_tensors_has_no_device_constants(zoo_dir):
+    report = json.loads(tsrt.load(zoo_dir / "mlp.trace.pt").report(as_json=True))
+    assert report["device_constants"] == []

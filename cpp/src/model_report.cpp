@@ -24,8 +24,10 @@ std::vector<std::string> warnings_for(const Model& model, const ModelSummary& su
                        "library that registers it (e.g. link libtorchvision for torchvision::)");
   }
   for (const std::string& device : summary.device_constants) {
-    warnings.push_back("device " + device + " is baked into the graph (tracing records devices as constants): the "
-                       "model may fail on other devices; re-export with tensors made by *_like(x) or from buffers");
+    const std::string other = device == "cpu" ? "on CUDA" : "on the CPU or another GPU";
+    warnings.push_back("device " + device + " is baked into the graph (tracing records the device of every tensor "
+                       "the model creates): " + other + " the model mixes devices or fails; re-export with tensors "
+                       "made by *_like(x), new_*(), or from buffers, or script that code");
   }
   if (model.metadata() && !model.metadata()->torch_version.empty() &&
       minor_version(model.metadata()->torch_version) != minor_version(summary.runtime_torch_version)) {

@@ -128,7 +128,7 @@ class TorchScriptBackend final : public Backend {
         if (node->kind() == c10::prim::Constant) {
           const auto value = torch::jit::toIValue(node->output());
           if (value && value->isTensor()) count_tensor(value->toTensor());
-          if (value && value->isDevice() && !value->toDevice().is_cpu()) devices.insert(value->toDevice().str());
+          if (value && value->isDevice()) devices.insert(value->toDevice().str());
         } else {
           ++summary.operators[kind];
           const std::string ns = node->kind().ns().toUnqualString();

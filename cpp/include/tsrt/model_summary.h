@@ -32,7 +32,8 @@ struct ModelSummary {
   /// printing, raising, warnings, global RNG/thread state, and every custom
   /// operator. What to review before running a file from someone else.
   std::vector<std::string> audit_operators;
-  /// Device constants in the graphs other than cpu ("cuda:0"): tracing baked them in.
+  /// Device constants in the graphs ("cpu", "cuda:0"): tracing bakes in the device
+  /// of every tensor the model creates, so such a model runs only there.
   std::vector<std::string> device_constants;
   int64_t parameter_count = 0;  ///< elements of parameters, buffers and frozen weight constants
   int64_t parameter_bytes = 0;
