@@ -12,13 +12,17 @@ that fixes a dynamic size), the ExportError says where (file:line) and what to d
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 import time
 import traceback
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -59,6 +63,8 @@ def explain_export_failure(error: BaseException) -> list[str]:
     first = next((line.strip() for line in message.splitlines() if line.strip()), type(error).__name__)
     where = _user_frame(error)
     findings = [f"[torch.export] {type(error).__name__}: {first}"]
+    # Constraint violations list each offending dimension on a "  - " line.
+    findings += [f"[torch.export] {line.strip()[2:]}" for line in message.splitlines() if line.startswith("  - ")][:3]
     if where:
         findings.append(f"[torch.export] at {where[0]}:{where[1]}: {where[2]}")
     if "data-dependent" in message or "GuardOnDataDependent" in type(error).__name__:
@@ -74,6 +80,24 @@ def explain_export_failure(error: BaseException) -> list[str]:
         findings.append("[fix] see torch.export's message above; TorchScript (--format torchscript) may capture "
                         "what torch.export cannot")
     return findings
+
+
+@contextlib.contextmanager
+def _quiet_torch_logs():
+    """Silences torch's own warnings and the graph dumps it prints to stderr on a failed
+    capture: what matters reaches the user through ExportError's findings."""
+    loggers = [logging.getLogger(name) for name in ("torch.fx.experimental.symbolic_shapes", "torch._export",
+                                                    "torch.export", "torch._dynamo", "torch._inductor")]
+    levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _export_inputs(specs: Sequence[TensorSpec], example_inputs: tuple, findings: list[str]) -> tuple:
@@ -123,7 +147,8 @@ def export_aoti(module: torch.nn.Module, example_inputs: tuple, path: str | Path
     inputs = _export_inputs(specs, example_inputs, report.findings)
     started = time.perf_counter()
     try:
-        program = torch.export.export(module, inputs, dynamic_shapes=_dynamic_shapes(specs), strict=False)
+        with _quiet_torch_logs():
+            program = torch.export.export(module, inputs, dynamic_shapes=_dynamic_shapes(specs), strict=False)
     except Exception as error:  # torch.export raises many types; all mean "cannot capture"
         report.mode = "failed"
         report.findings.extend(explain_export_failure(error))
@@ -141,8 +166,9 @@ def export_aoti(module: torch.nn.Module, example_inputs: tuple, path: str | Path
         package = os.path.join(scratch, "model.pt2")
         # One compile thread: on small models starting inductor's worker pool costs
         # more than the parallel compile saves (measured: 15 s instead of 60+ s on 2 cores).
-        torch._inductor.aoti_compile_and_package(program, package_path=package,
-                                                 inductor_configs={"compile_threads": 1})
+        with _quiet_torch_logs():
+            torch._inductor.aoti_compile_and_package(program, package_path=package,
+                                                     inductor_configs={"compile_threads": 1})
         shutil.move(package, target)
     report.timings["aoti_compile"] = time.perf_counter() - started
 
