@@ -10,6 +10,7 @@ models, whose compiled kernels reorder float sums). Then what the package carrie
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import threading
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -198,6 +200,28 @@ def test_cli_export_of_gated_fails_with_the_location(tmp_path):
                           "-q"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert run.returncode == 1
     assert "models/gated.py:32: if x.mean() > 0:" in run.stderr and "torch.cond" in run.stderr
+
+
+def test_cli_exports_a_pt2_from_a_batch_1_example(tmp_path):
+    """-o *.pt2 implies --format aoti; a batch-1 example (which torch.export would specialise)
+    is regrown to 2 for the capture, and the package still runs batch 1 and others."""
+    package = tmp_path / "m.pt2"
+    run = subprocess.run([sys.executable, "-m", "tsrt.cli", "export", "models.mlp:make_mlp", "-o", str(package),
+                          "--example", "x=1x64:float32", "--json", "-q"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["format"] == "aoti" and report["mode"] == "torch.export"
+    assert any("regrown to size 2" in finding for finding in report["findings"])
+    assert report["verification"] and all(check["passed"] for check in report["verification"])
+    assert report["timings"]["aoti_compile"] > 0
+    # The CLI built its own (unseeded) MLP: its golden pairs are the eager reference.
+    # Pair 0 is the batch-1 example itself, pair 1 batch 2; both verified in C++ above.
+    model = tsrt.load(package)
+    golden_input = model.extra_files[model.metadata["golden"][0]["inputs"][0]]
+    assert np.load(io.BytesIO(golden_input)).shape == (1, 64)
+    assert [c["passed"] for c in model.verify()] == [True, True]
+    assert tuple(model(torch.randn(5, 64)).shape) == (5, 10)
 
 
 def test_cli_refuses_a_torchscript_mode_with_aoti(tmp_path):

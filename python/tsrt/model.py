@@ -24,7 +24,7 @@ class Model:
         return self._handle.run("forward", args, kwargs)
 
     def run(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Runs `method` (forward or a @torch.jit.export method)."""
+        """Runs `method` (forward or a @torch.jit.export method; a .pt2 package has forward only)."""
         return self._handle.run(method, args, kwargs)
 
     @property
@@ -76,11 +76,13 @@ class Model:
 
 def load(path: str, device: str = "cpu", check_inputs: bool = True,
          allowed_ops: Sequence[str] | None = None) -> Model:
-    """Loads a model file with libtsrt on `device` ("cpu", "cuda", "cuda:N").
+    """Loads a model file with libtsrt on `device` ("cpu", "cuda", "cuda:N"): a TorchScript
+    file (.pt) or an AOTInductor package (.pt2); the format is read from its contents.
 
     allowed_ops: when given, refuse a model that uses any operator not listed
     (exact names like "aten::linear", or "prim::*" for a namespace).
     Raises tsrt.Error when the file is missing, damaged, not a loadable model,
-    or uses an operator outside `allowed_ops`.
+    or uses an operator outside `allowed_ops` (a .pt2 package with `allowed_ops`
+    is refused: its operators are machine code).
     """
     return Model(_C.load(str(path), device, check_inputs, list(allowed_ops) if allowed_ops is not None else None))
