@@ -253,6 +253,9 @@ def test_damaged_library_is_refused_before_loading(aoti_packages, tmp_path):
     damaged.write_bytes(bytes(data))
     with raises_tsrt("invalid_model", "damaged.pt2", ".so' fails its CRC-32 check"):
         tsrt.load(damaged)
+    # An allow-list refuses a package before anything of it is loaded (dlopen runs its code).
+    with raises_tsrt("unsupported", "compiled AOTInductor package"):
+        tsrt.load(damaged, allowed_ops=["aten::*"])
 
 
 def test_truncated_package(aoti_packages, tmp_path):

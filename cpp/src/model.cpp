@@ -94,6 +94,12 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
 
   const detail::ModelFile file = detail::identify_model_file(path);  // throws kIO / kInvalidModel
   const bool package = file.format == detail::ModelFormat::kAOTInductor;
+  // Refused before loading: loading a package dlopens its library, which runs its code.
+  if (options.allowed_operators && package) {
+    throw Error(ErrorCode::kUnsupported, "model file '" + path + "' is a compiled AOTInductor package: its operators "
+                                         "are machine code and cannot be checked against an allow-list. Review the "
+                                         "model's source, or use a TorchScript export with the allow-list.");
+  }
   // The storages' checksums are verified on a second thread while LibTorch loads:
   // on BERT-base that hides ~120 ms of CRC work behind the load. A damaged
   // storage still fails the load below, before the model is returned.
@@ -117,11 +123,6 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   auto meta = loaded->extra_files.find(kMetadataFile);
   if (meta != loaded->extra_files.end()) {
     loaded->metadata = parse_metadata(meta->second, path);
-  }
-  if (options.allowed_operators && package) {
-    throw Error(ErrorCode::kUnsupported, "model file '" + path + "' is a compiled AOTInductor package: its operators "
-                                         "are machine code and cannot be checked against an allow-list. Review the "
-                                         "model's source, or use a TorchScript export with the allow-list.");
   }
   if (options.allowed_operators) {
     std::string refused;
