@@ -9,9 +9,9 @@
 #include <optional>
 #include <thread>
 
+#include "archive_check.h"
 #include "input_check.h"
 #include "pytree_spec.h"
-#include "archive_check.h"
 #include "tsrt/error.h"
 #include "tsrt/metadata.h"
 
@@ -22,8 +22,8 @@ namespace {
 constexpr const char* kModelName = "model";
 
 // AOTInductor's model container runs concurrent calls on a pool of model instances
-// (each with its own activation buffers; weights are shared) and makes a caller
-// wait while all are busy. One instance per core lets every core run a call.
+// (weights shared; each instance holds one call's state) and makes a caller wait
+// while all are busy. One instance per core lets every core run a call.
 size_t runner_count() {
   const unsigned cores = std::thread::hardware_concurrency();
   return std::clamp<size_t>(cores == 0 ? 1 : cores, 1, 16);
@@ -41,7 +41,7 @@ void check_device(const std::string& path, const std::string& compiled_for, c10:
   } else if (compiled_for == "cuda") {
     fix = "load it with device 'cuda' (--device cuda), or re-export it for CPU";
   } else if (compiled_for == "cpu") {
-    fix = "load it with device 'cpu', or re-export it on a GPU machine with the model and inputs on CUDA";
+    fix = "load it with device 'cpu', or re-export it with the model and example inputs on CUDA";
   } else {
     fix = "tsrt runs packages compiled for cpu or cuda";
   }

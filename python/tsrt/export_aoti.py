@@ -184,5 +184,7 @@ def export_aoti(module: torch.nn.Module, example_inputs: tuple, path: str | Path
     _add_extra_files(target, extra_files)
     if verify and golden_entries:
         say("verifying the saved package in C++ against the golden outputs")
-        report.verification = _verify_in_cpp(path)
+        # A package runs only on the device it was compiled for: that of the example inputs.
+        device = next((str(x.device) for x in example_inputs if x.device.type != "cpu"), "cpu")
+        report.verification = _verify_in_cpp(path, device)
     return report
