@@ -106,6 +106,22 @@ def test_threads_share_one_package(aoti_packages):
     assert len(results) == 120 and not wrong, f"{len(wrong)} threaded outputs differ from the serial run"
 
 
+def test_unloading_removes_the_extracted_package(aoti_packages):
+    """The loader extracts each package to a temporary directory; a Model's last copy removes it."""
+    import gc
+    import glob
+    import tempfile
+
+    pattern = str(Path(tempfile.gettempdir()) / "aotinductor_*")
+    before = set(glob.glob(pattern))
+    loaded = [tsrt.load(aoti_packages["mlp"]) for _ in range(3)]
+    ours = set(glob.glob(pattern)) - before
+    assert len(ours) >= 3  # other processes may extract packages meanwhile
+    del loaded
+    gc.collect()
+    assert ours & set(glob.glob(pattern)) == set(), "extracted packages left behind"
+
+
 # ---- what the package carries ------------------------------------------------------------
 
 
