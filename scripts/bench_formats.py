@@ -8,7 +8,7 @@ calls after warm-up, one process, one thread each.
 
 Models torch.export cannot capture (ZooEntry.aoti False) show "-" for AOTI, with why.
 Exports go to --out (a temporary directory by default); compiling a package takes
-15-30 s a model on 2 cores.
+10-25 s a model on 2 cores.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     python scripts/export_zoo.py --out artifacts/zoo [--only mlp,gated] [--aoti mlp]
 
 Writes OUT/<model>.<mode>.pt, each with its tsrt metadata, and OUT/<model>.aoti.pt2
-for the models named by --aoti (AOTInductor packages: 15-30 s each to compile).
+for the models named by --aoti (AOTInductor packages: 10-25 s each to compile).
 """
 
 from __future__ import annotations

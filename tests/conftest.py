@@ -30,7 +30,7 @@ def zoo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # ---- AOTInductor packages ----------------------------------------------------------
-# Compiling takes 15-30 s a model on 2 cores, so the AOTI tests use a few models that
+# Compiling takes 10-25 s a model on 2 cores, so the AOTI tests use a few models that
 # stand for the zoo (plain layers; convs with dynamic spatial dims; attention with a
 # dynamic sequence; several inputs with an int64 one and nested dict outputs), and keep
 # the packages in build/aoti-cache keyed by what shapes them (the model's source,
