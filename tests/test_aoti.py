@@ -165,6 +165,13 @@ def test_inspect_says_compiled_package(aoti_packages):
     assert report["parameters"]["count"] > 0
 
 
+def test_audit_refuses_to_vouch_for_a_package(aoti_packages):
+    run = subprocess.run([sys.executable, "-m", "tsrt.cli", "inspect", "--audit", str(aoti_packages["mlp"])],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 1 and run.stdout == ""
+    assert "compiled AOTInductor package" in run.stderr and "cannot be audited" in run.stderr
+
+
 # ---- which zoo models torch.export takes -------------------------------------------------
 
 

@@ -118,6 +118,11 @@ def _inspect(args: argparse.Namespace) -> int:
     except tsrt.Error as error:
         print(f"tsrt inspect: error: {error}", file=sys.stderr)
         return 2 if error.code in ("io", "invalid_argument") else 1
+    if args.audit and model.format == "aoti":
+        # An empty list would read as "nothing to fear"; machine code cannot be audited.
+        print(f"tsrt inspect: {args.model} is a compiled AOTInductor package: its operators are machine code and "
+              "cannot be audited; review the model's source, or audit a TorchScript export of it", file=sys.stderr)
+        return 1
     if args.audit:
         audit = json.loads(model.report(as_json=True))["audit"]
         if args.json:
