@@ -31,12 +31,12 @@ def zoo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # ---- AOTInductor packages ----------------------------------------------------------
 # Compiling takes 10-25 s a model on 2 cores, so the AOTI tests use a few models that
-# stand for the zoo (plain layers; convs with dynamic spatial dims; attention with a
+# stand for the zoo (plain layers and a second method; convs with dynamic spatial dims; attention with a
 # dynamic sequence; several inputs with an int64 one and nested dict outputs), and keep
 # the packages in build/aoti-cache keyed by what shapes them (the model's source,
 # tsrt's export code, the torch version): a second run
 # on the same checkout reuses them. A clean clone compiles them once.
-AOTI_MODELS = ("mlp", "resnet_cnn", "transformer_encoder", "multi_io")
+AOTI_MODELS = ("extra_method", "resnet_cnn", "transformer_encoder", "multi_io")
 AOTI_CACHE = ROOT / "build" / "aoti-cache"
 
 

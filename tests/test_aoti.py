@@ -44,17 +44,20 @@ def test_aoti_parity(aoti_packages, name, record_property):
     eager = entry.build()
     loaded = tsrt.load(aoti_packages[name])
     assert loaded.format == "aoti"
+    assert sorted(loaded.methods) == sorted(["forward", *entry.methods])
     errors = Errors()
-    shapes = set()
-    for sizes in shape_variants(entry):
-        for seed in SEEDS:
-            inputs = entry.example_inputs(seed=seed, sizes=sizes)
-            shapes.add(tuple(tuple(x.shape) for x in inputs))
-            with torch.no_grad():
-                expected = eager(*inputs)
-            for _ in range(2):
-                errors.merge(compare(loaded(*inputs), expected, entry.tolerance.atol, entry.tolerance.rtol))
-    assert len(shapes) == 3, f"the shape variants should give three shapes, got {shapes}"
+    for method, specs in [("forward", entry.inputs), *entry.methods.items()]:
+        shapes = set()
+        for sizes in shape_variants(entry, specs):
+            for seed in SEEDS:
+                inputs = entry.example_inputs(seed=seed, sizes=sizes, specs=specs)
+                shapes.add(tuple(tuple(x.shape) for x in inputs))
+                with torch.no_grad():
+                    expected = getattr(eager, method)(*inputs)
+                for _ in range(2):
+                    errors.merge(compare(loaded.run(method, *inputs), expected, entry.tolerance.atol,
+                                         entry.tolerance.rtol))
+        assert len(shapes) == 3, f"{method}: the shape variants should give three shapes, got {shapes}"
     record_property("max_abs", errors.max_abs)
     print(f"{name}.pt2: max abs {errors.max_abs:.3g}, max rel {errors.max_rel:.3g} "
           f"(atol {entry.tolerance.atol}, rtol {entry.tolerance.rtol})")
@@ -73,17 +76,18 @@ def test_outputs_keep_the_eager_structure(aoti_packages):
 
 def test_non_contiguous_inputs_give_the_eager_answer(aoti_packages):
     """Compiled kernels assume the export's (contiguous) strides; libtsrt must not pass a view as is."""
-    model = tsrt.load(aoti_packages["mlp"])
-    eager = models.get("mlp").build()
-    x = torch.randn(64, 6).t()  # shape [6, 64], strides (1, 6)
+    model = tsrt.load(aoti_packages["extra_method"])
+    eager = models.get("extra_method").build()
+    x = torch.randn(20, 6).t()  # shape [6, 20], strides (1, 6)
     assert not x.is_contiguous()
     compare(model(x), eager(x), 1e-5, 1e-4)
+    compare(model.run("embed", x), eager.embed(x), 1e-5, 1e-4)
 
 
 def test_threads_share_one_package(aoti_packages):
     """4 threads x 30 calls on mixed batch sizes through one Model equal a serial run."""
-    model = tsrt.load(aoti_packages["mlp"])
-    inputs = [torch.randn(batch, 64, generator=torch.Generator().manual_seed(batch)) for batch in (1, 3, 8, 17)]
+    model = tsrt.load(aoti_packages["extra_method"])
+    inputs = [torch.randn(batch, 20, generator=torch.Generator().manual_seed(batch)) for batch in (1, 3, 8, 17)]
     expected = [model(x) for x in inputs]
     results, failures = {}, []
     start = threading.Barrier(4)
@@ -114,9 +118,9 @@ def test_unloading_removes_the_extracted_package(aoti_packages):
 
     pattern = str(Path(tempfile.gettempdir()) / "aotinductor_*")
     before = set(glob.glob(pattern))
-    loaded = [tsrt.load(aoti_packages["mlp"]) for _ in range(3)]
+    loaded = [tsrt.load(aoti_packages["extra_method"]) for _ in range(3)]
     ours = set(glob.glob(pattern)) - before
-    assert len(ours) >= 3  # other processes may extract packages meanwhile
+    assert len(ours) >= 6  # one per compiled method; other processes may extract packages meanwhile
     del loaded
     gc.collect()
     assert ours & set(glob.glob(pattern)) == set(), "extracted packages left behind"
@@ -142,10 +146,13 @@ def test_package_carries_metadata_and_golden_pairs(aoti_packages):
 
 
 def test_infer_runs_and_verifies_a_package(aoti_packages):
-    run = subprocess.run([str(INFER), str(aoti_packages["mlp"])], capture_output=True, text=True, timeout=120)
+    run = subprocess.run([str(INFER), str(aoti_packages["extra_method"])], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert "(aoti, cpu" in run.stdout and "float32[4, 10]" in run.stdout
-    verify = subprocess.run([str(INFER), str(aoti_packages["mlp"]), "--verify"], capture_output=True, text=True,
+    assert "(aoti, cpu" in run.stdout and "float32[4, 5]" in run.stdout
+    embed = subprocess.run([str(INFER), str(aoti_packages["extra_method"]), "--method", "embed"], capture_output=True,
+                           text=True, timeout=120)
+    assert embed.returncode == 0 and "float32[4, 12]" in embed.stdout, embed.stderr
+    verify = subprocess.run([str(INFER), str(aoti_packages["extra_method"]), "--verify"], capture_output=True, text=True,
                             timeout=120)
     assert verify.returncode == 0, verify.stderr
     assert verify.stdout.rstrip().endswith("PASS") and verify.stdout.count("  PASS  pair") == 2
@@ -166,7 +173,7 @@ def test_inspect_says_compiled_package(aoti_packages):
 
 
 def test_audit_refuses_to_vouch_for_a_package(aoti_packages):
-    run = subprocess.run([sys.executable, "-m", "tsrt.cli", "inspect", "--audit", str(aoti_packages["mlp"])],
+    run = subprocess.run([sys.executable, "-m", "tsrt.cli", "inspect", "--audit", str(aoti_packages["extra_method"])],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert run.returncode == 1 and run.stdout == ""
     assert "compiled AOTInductor package" in run.stderr and "cannot be audited" in run.stderr
@@ -268,7 +275,7 @@ def _rewrite(source: Path, target: Path, change) -> Path:
 
 def test_damaged_library_is_refused_before_loading(aoti_packages, tmp_path):
     damaged = tmp_path / "damaged.pt2"
-    shutil.copy(aoti_packages["mlp"], damaged)
+    shutil.copy(aoti_packages["extra_method"], damaged)
     with zipfile.ZipFile(damaged) as archive:
         library = next(i for i in archive.infolist() if i.filename.endswith(".so"))
     data = bytearray(damaged.read_bytes())
@@ -283,13 +290,13 @@ def test_damaged_library_is_refused_before_loading(aoti_packages, tmp_path):
 
 def test_truncated_package(aoti_packages, tmp_path):
     truncated = tmp_path / "truncated.pt2"
-    truncated.write_bytes(aoti_packages["mlp"].read_bytes()[:100_000])
+    truncated.write_bytes(aoti_packages["extra_method"].read_bytes()[:100_000])
     with raises_tsrt("invalid_model", "truncated.pt2", "truncated"):
         tsrt.load(truncated)
 
 
 def test_pt2_without_a_compiled_model(aoti_packages, tmp_path):
-    program = _rewrite(aoti_packages["mlp"], tmp_path / "program.pt2",
+    program = _rewrite(aoti_packages["extra_method"], tmp_path / "program.pt2",
                        lambda name, data: None if "/data/aotinductor/" in name else data)
     with raises_tsrt("invalid_model", "without an AOTInductor-compiled model", "--format aoti"):
         tsrt.load(program)
@@ -297,7 +304,7 @@ def test_pt2_without_a_compiled_model(aoti_packages, tmp_path):
 
 def test_package_for_a_device_this_process_lacks(aoti_packages, tmp_path):
     """A CUDA package, as its metadata says (this CPU-only torch cannot compile a real one)."""
-    cuda = _rewrite(aoti_packages["mlp"], tmp_path / "cuda.pt2",
+    cuda = _rewrite(aoti_packages["extra_method"], tmp_path / "cuda.pt2",
                     lambda name, data: data.replace(b'"AOTI_DEVICE_KEY": "cpu"', b'"AOTI_DEVICE_KEY": "cuda"')
                     if name.endswith("_metadata.json") else data)
     expected = "no CUDA" if not torch.cuda.is_available() else "load it with device 'cuda'"
@@ -308,15 +315,19 @@ def test_package_for_a_device_this_process_lacks(aoti_packages, tmp_path):
 
 
 def test_wrong_inputs_are_named(aoti_packages):
-    model = tsrt.load(aoti_packages["mlp"])
+    model = tsrt.load(aoti_packages["extra_method"])
     with raises_tsrt("invalid_argument", "input 'x' expects dtype float32, got float64"):
-        model(torch.randn(2, 64, dtype=torch.float64))
-    with raises_tsrt("invalid_argument", "input 'x' expects size 64 in dimension 1"):
-        model(torch.randn(2, 63))
+        model(torch.randn(2, 20, dtype=torch.float64))
+    with raises_tsrt("invalid_argument", "input 'x' expects size 20 in dimension 1"):
+        model(torch.randn(2, 19))
+    with raises_tsrt("invalid_argument", "embed(): input 'x' expects size 20 in dimension 1"):
+        model.run("embed", torch.randn(2, 19))
     with raises_tsrt("invalid_argument", "input 'x'", "rank"):
-        model(torch.randn(2, 64, 1))
+        model(torch.randn(2, 20, 1))
     with raises_tsrt("invalid_argument", "takes 1 input, got 2"):
-        model(torch.randn(2, 64), torch.randn(2, 64))
+        model(torch.randn(2, 20), torch.randn(2, 20))
+    with raises_tsrt("invalid_argument", "has no method 'classify'", "embed, forward"):
+        model.run("classify", torch.randn(2, 20))
     multi_io = tsrt.load(aoti_packages["multi_io"])
     a, b, index = models.get("multi_io").example_inputs()
     with raises_tsrt("invalid_argument", "input 'index' expects dtype int64"):
@@ -324,15 +335,15 @@ def test_wrong_inputs_are_named(aoti_packages):
 
 
 def test_non_tensor_input_without_metadata_checks(aoti_packages):
-    model = tsrt.load(aoti_packages["mlp"], check_inputs=False)
+    model = tsrt.load(aoti_packages["extra_method"], check_inputs=False)
     with raises_tsrt("invalid_argument", "input 'x' expects Tensor, got int 3", "tensors only"):
         model(3)
     # Past the contract, LibTorch's own check inside the compiled code, without its backtrace.
-    with raises_tsrt("runtime", "mlp", "cannot be multiplied") as info:
-        model(torch.randn(2, 63))
+    with raises_tsrt("runtime", "extra_method", "cannot be multiplied") as info:
+        model(torch.randn(2, 19))
     assert "Exception raised from" not in str(info.value)
 
 
 def test_allow_list_cannot_audit_a_package(aoti_packages):
     with raises_tsrt("unsupported", "compiled AOTInductor package", "allow-list"):
-        tsrt.load(aoti_packages["mlp"], allowed_ops=["aten::*", "prim::*"])
+        tsrt.load(aoti_packages["extra_method"], allowed_ops=["aten::*", "prim::*"])

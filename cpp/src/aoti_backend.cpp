@@ -50,10 +50,12 @@ void check_device(const std::string& path, const std::string& compiled_for, c10:
                                            "compiled for; " + fix);
 }
 
-class AotiBackend final : public Backend {
+// One compiled model of the package: a loader, and its inputs and outputs as the
+// package's call spec describes them.
+class CompiledMethod {
  public:
-  AotiBackend(std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader,
-              const std::vector<std::string>& input_names)
+  CompiledMethod(std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader,
+                 const std::vector<std::string>& input_names)
       : loader_(std::move(loader)) {
     const std::vector<std::string> call_spec = loader_->get_call_spec();
     // in_spec is (args, kwargs); tsrt passes every input positionally, kwargs after args.
@@ -75,16 +77,13 @@ class AotiBackend final : public Backend {
     }
   }
 
-  std::string format() const override { return "aoti"; }
-  std::vector<std::string> method_names() const override { return {"forward"}; }
-
-  MethodSignature schema_signature(const std::string& method) const override {
+  MethodSignature signature(const std::string& method) const {
     MethodSignature signature;
     signature.method = method;
     for (size_t i = 0; i < inputs_.size(); ++i) {
       ArgumentInfo info;
       auto keyword = keyword_names_.find(i);
-      info.name = !input_names_.empty()        ? input_names_[i]
+      info.name = !input_names_.empty()            ? input_names_[i]
                   : keyword != keyword_names_.end() ? keyword->second
                                                     : "input_" + std::to_string(i);
       info.type = inputs_[i].to_string();
@@ -94,10 +93,10 @@ class AotiBackend final : public Backend {
     return signature;
   }
 
-  void coerce_input_types(const std::string& method, std::vector<c10::IValue>& inputs) const override {
+  void check_types(const std::string& method, const std::vector<c10::IValue>& inputs) const {
     for (size_t i = 0; i < inputs.size() && i < inputs_.size(); ++i) {
       if (!fits(inputs[i], inputs_[i])) {
-        throw Error(ErrorCode::kInvalidArgument, method + "(): input '" + schema_signature(method).inputs[i].name +
+        throw Error(ErrorCode::kInvalidArgument, method + "(): input '" + signature(method).inputs[i].name +
                                                      "' expects " + inputs_[i].to_string() + ", got " +
                                                      describe_value(inputs[i]) +
                                                      " (a compiled package takes tensors only)");
@@ -105,19 +104,9 @@ class AotiBackend final : public Backend {
     }
   }
 
-  ModelSummary summary() const override {
-    ModelSummary summary;
-    summary.runtime_torch_version = TORCH_VERSION;
-    summary.compiled = true;
-    for (const auto& [name, tensor] : loader_->get_runner()->extract_constants_map(/*use_inactive=*/false)) {
-      summary.parameter_count += tensor.numel();
-      summary.parameter_bytes += static_cast<int64_t>(tensor.numel() * tensor.element_size());
-    }
-    for (const auto& [key, value] : loader_->get_metadata()) summary.package_metadata.emplace(key, value);
-    return summary;
-  }
+  torch::inductor::AOTIModelPackageLoader& loader() const { return *loader_; }
 
-  c10::IValue run(const std::string& /*method*/, std::vector<c10::IValue> inputs) const override {
+  c10::IValue run(const std::vector<c10::IValue>& inputs) const {
     std::vector<at::Tensor> flat;
     for (const c10::IValue& input : inputs) flatten(input, flat);
     // The loader's container is thread-safe: concurrent calls take model instances
@@ -185,14 +174,57 @@ class AotiBackend final : public Backend {
   std::optional<TreeSpec> out_spec_;
 };
 
-// Forward's input names from the tsrt metadata: a compiled package does not record them.
-std::vector<std::string> input_names(const std::map<std::string, std::string>& extra_files, const std::string& path) {
+class AotiBackend final : public Backend {
+ public:
+  explicit AotiBackend(std::map<std::string, std::unique_ptr<CompiledMethod>> methods) : methods_(std::move(methods)) {}
+
+  std::string format() const override { return "aoti"; }
+
+  std::vector<std::string> method_names() const override {
+    std::vector<std::string> names;
+    for (const auto& [name, method] : methods_) names.push_back(name);
+    return names;
+  }
+
+  MethodSignature schema_signature(const std::string& method) const override {
+    return methods_.at(method)->signature(method);
+  }
+
+  void coerce_input_types(const std::string& method, std::vector<c10::IValue>& inputs) const override {
+    methods_.at(method)->check_types(method, inputs);
+  }
+
+  ModelSummary summary() const override {
+    ModelSummary summary;
+    summary.runtime_torch_version = TORCH_VERSION;
+    summary.compiled = true;
+    // Each compiled method carries its own copy of the weights it uses: all are counted.
+    for (const auto& [name, method] : methods_) {
+      for (const auto& [fqn, tensor] : method->loader().get_runner()->extract_constants_map(/*use_inactive=*/false)) {
+        summary.parameter_count += tensor.numel();
+        summary.parameter_bytes += static_cast<int64_t>(tensor.numel() * tensor.element_size());
+      }
+    }
+    for (const auto& [key, value] : methods_.begin()->second->loader().get_metadata()) {
+      summary.package_metadata.emplace(key, value);
+    }
+    return summary;
+  }
+
+  c10::IValue run(const std::string& method, std::vector<c10::IValue> inputs) const override {
+    return methods_.at(method)->run(inputs);
+  }
+
+ private:
+  std::map<std::string, std::unique_ptr<CompiledMethod>> methods_;
+};
+
+// A method's input names from the tsrt metadata: a compiled package does not record them.
+std::vector<std::string> input_names(const std::optional<ModelMetadata>& metadata, const std::string& method) {
   std::vector<std::string> names;
-  auto found = extra_files.find(kMetadataFile);
-  if (found == extra_files.end()) return names;
-  const ModelMetadata metadata = parse_metadata(found->second, path);
-  if (const MethodMetadata* forward = metadata.method("forward")) {
-    for (const TensorSpec& spec : forward->inputs) names.push_back(spec.name);
+  const MethodMetadata* described = metadata ? metadata->method(method) : nullptr;
+  if (described != nullptr) {
+    for (const TensorSpec& spec : described->inputs) names.push_back(spec.name);
   }
   return names;
 }
@@ -206,13 +238,27 @@ std::unique_ptr<Backend> load_aoti(const std::string& path, c10::Device device, 
   for (size_t i = 0; i < file.extra_files.size(); ++i) {
     extra_files[file.extra_files[i]] = read_entry(path, file.extra_entries[i]);
   }
-  const auto package_metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, kModelName);
-  auto compiled_for = package_metadata.find("AOTI_DEVICE_KEY");
-  if (compiled_for != package_metadata.end()) check_device(path, compiled_for->second, device);
-  auto loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
-      path, kModelName, /*run_single_threaded=*/false, runner_count(),
-      device.is_cuda() ? device.index() : static_cast<c10::DeviceIndex>(-1));
-  return std::make_unique<AotiBackend>(std::move(loader), input_names(extra_files, path));
+  std::optional<ModelMetadata> metadata;
+  auto found = extra_files.find(kMetadataFile);
+  if (found != extra_files.end()) metadata = parse_metadata(found->second, path);
+
+  // aoti_compile_and_package names its one model "model": that is forward. tsrt
+  // export adds other methods as models of their own name.
+  std::map<std::string, std::unique_ptr<CompiledMethod>> methods;
+  for (const std::string& model : file.aoti_models) {
+    const auto package_metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, model);
+    auto compiled_for = package_metadata.find("AOTI_DEVICE_KEY");
+    if (compiled_for != package_metadata.end()) check_device(path, compiled_for->second, device);
+  }
+  for (const std::string& model : file.aoti_models) {
+    const std::string method = model == kModelName ? "forward" : model;
+    auto loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+        path, model, /*run_single_threaded=*/false, runner_count(),
+        device.is_cuda() ? device.index() : static_cast<c10::DeviceIndex>(-1));
+    methods.emplace(method, std::make_unique<CompiledMethod>(std::move(loader), input_names(metadata, method)));
+  }
+  if (methods.empty()) throw std::invalid_argument("the package holds no compiled model");
+  return std::make_unique<AotiBackend>(std::move(methods));
 }
 
 }  // namespace tsrt::detail

@@ -1,6 +1,7 @@
 #include "model_file.h"
 
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -63,11 +64,19 @@ ModelFile identify_model_file(const std::string& path) {
     has_code |= starts_with(record, "code/");
     has_constants |= record == "constants.pkl";
     // The compiled model of a package: data/aotinductor/<model name>/<hash>.so (or .cpp to build).
-    has_aoti |= starts_with(record, "data/aotinductor/");
+    if (starts_with(record, "data/aotinductor/")) {
+      has_aoti = true;
+      const std::string model = record.substr(17, record.find('/', 17) - 17);
+      if (!model.empty() && record.find('/', 17) != std::string::npos &&
+          std::find(model_file.aoti_models.begin(), model_file.aoti_models.end(), model) == model_file.aoti_models.end()) {
+        model_file.aoti_models.push_back(model);
+      }
+    }
     has_pt2 |= record == "archive_format";
   }
   if (has_code && has_constants) return model_file;
   if (has_aoti) {
+    std::sort(model_file.aoti_models.begin(), model_file.aoti_models.end());
     model_file.format = ModelFormat::kAOTInductor;
     return model_file;
   }

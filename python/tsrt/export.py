@@ -192,8 +192,8 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
     ({name: [dims]}); by default the batch dimension varies.
     method_specs: inputs of extra @torch.jit.export methods (kept through freezing).
     format: "torchscript", or "aoti": torch.export with the same dynamic dimensions,
-    compiled ahead of time by AOTInductor (`mode` and `freeze` do not apply; forward
-    only). Raises ExportError saying where torch.export failed (file:line) when it
+    compiled ahead of time by AOTInductor (`mode` and `freeze` do not apply; each
+    method of method_specs becomes a compiled model of the package). Raises ExportError saying where torch.export failed (file:line) when it
     cannot capture the model (data-dependent control flow).
     golden: input/output pairs recorded from eager PyTorch (0: none).
     verify: reload the saved file in C++ (tsrt._C) and compare with the golden

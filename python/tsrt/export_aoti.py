@@ -118,6 +118,31 @@ def _dynamic_shapes(specs: Sequence[TensorSpec]) -> tuple:
     return tuple({dim: torch.export.Dim.DYNAMIC for dim in spec.dynamic_dims} for spec in specs)
 
 
+class _Method(torch.nn.Module):
+    """`module.<name>` as forward: torch.export captures forward only."""
+
+    def __init__(self, module: torch.nn.Module, name: str) -> None:
+        super().__init__()
+        self.module = module
+        self.name = name
+
+    def forward(self, *inputs: Any) -> Any:
+        return getattr(self.module, self.name)(*inputs)
+
+
+def _add_compiled_model(package: Path, compiled: Path, name: str) -> None:
+    """Moves the one model of the package `compiled` into `package` as model `name`:
+    a package holds several models, each under data/aotinductor/<name>/, and the
+    loader picks one by name. aoti_compile_and_package names its model "model"."""
+    with zipfile.ZipFile(compiled) as source, zipfile.ZipFile(package, "a", compression=zipfile.ZIP_STORED) as target:
+        source_root = source.namelist()[0].split("/", 1)[0]
+        target_root = target.namelist()[0].split("/", 1)[0]
+        prefix = f"{source_root}/data/aotinductor/model/"
+        for info in source.infolist():
+            if info.filename.startswith(prefix):
+                target.writestr(f"{target_root}/data/aotinductor/{name}/{info.filename[len(prefix):]}", source.read(info))
+
+
 def _add_extra_files(path: Path, files: Mapping[str, bytes]) -> None:
     """Appends `files` as stored <root>/extra/<name> records, as torch.jit.save lays them out."""
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_STORED) as archive:
@@ -138,23 +163,32 @@ def export_aoti(module: torch.nn.Module, example_inputs: tuple, path: str | Path
         raise ValueError("format 'aoti' takes positional inputs in forward's order; pass example_inputs as a tuple")
     if not all(isinstance(x, torch.Tensor) for x in example_inputs):
         raise ValueError("format 'aoti' exports tensor inputs only; give other arguments defaults or use TorchScript")
-    if method_specs:
-        report.findings.append(f"only forward is compiled; {', '.join(method_specs)} left out "
-                               "(export them to TorchScript, or as separate modules)")
     say("capturing with torch.export (dynamic dimensions: " +
         (", ".join(f"{s.name}:{','.join(map(str, s.dynamic_dims))}" for s in specs if s.dynamic_dims) or "none") + ")")
-    inputs = _export_inputs(specs, example_inputs, report.findings)
     started = time.perf_counter()
-    try:
-        with _quiet_torch_logs():
-            program = torch.export.export(module, inputs, dynamic_shapes=_dynamic_shapes(specs), strict=False)
-    except Exception as error:  # torch.export raises many types; all mean "cannot capture"
-        report.mode = "failed"
-        report.findings.extend(explain_export_failure(error))
-        raise ExportError(report) from error
+    methods = {"forward": specs, **dict(method_specs or {})}
+    programs = {}
+    for method, method_inputs in methods.items():
+        example = example_inputs if method == "forward" else \
+            tuple(spec.random(torch.Generator().manual_seed(0)) for spec in method_inputs)
+        captured = module if method == "forward" else _Method(module, method)
+        try:
+            with _quiet_torch_logs():
+                dynamic = _dynamic_shapes(method_inputs)
+                # The wrapper takes *inputs: one entry holding every input's dims.
+                programs[method] = torch.export.export(captured, _export_inputs(method_inputs, example, report.findings),
+                                                       dynamic_shapes=dynamic if method == "forward" else (dynamic,),
+                                                       strict=False)
+        except Exception as error:  # torch.export raises many types; all mean "cannot capture"
+            report.mode = "failed"
+            if method != "forward":
+                report.findings.append(f"[torch.export] in method {method}")
+            report.findings.extend(explain_export_failure(error))
+            raise ExportError(report) from error
+    program = programs["forward"]
     report.timings["torch.export"] = time.perf_counter() - started
     report.mode = "torch.export"
-    report.reason = "torch.export captured forward; AOTInductor compiled it ahead of time"
+    report.reason = f"torch.export captured {', '.join(programs)}; AOTInductor compiled it ahead of time"
 
     say("compiling with AOTInductor (tens of seconds)")
     started = time.perf_counter()
@@ -164,13 +198,19 @@ def export_aoti(module: torch.nn.Module, example_inputs: tuple, path: str | Path
         # aoti_compile_and_package insists on a .pt2 name; tsrt's own name may differ.
         # The package is complete (metadata and golden pairs in) before it reaches `path`.
         package = Path(scratch) / "model.pt2"
-        with _quiet_torch_logs():
-            torch._inductor.aoti_compile_and_package(program, package_path=str(package))
+        for method, method_program in programs.items():
+            compiled = package if method == "forward" else Path(scratch) / f"{method}.pt2"
+            with _quiet_torch_logs():
+                torch._inductor.aoti_compile_and_package(method_program, package_path=str(compiled))
+            if compiled != package:
+                _add_compiled_model(package, compiled, method)
         report.timings["aoti_compile"] = time.perf_counter() - started
 
         say("recording golden outputs")
         metadata = _metadata(module, report.mode, report, specs, output_names, eager_output, tolerance)
         metadata["format"] = "aoti"
+        for method, method_inputs in (method_specs or {}).items():
+            metadata["methods"][method] = {"inputs": [s.to_json() for s in method_inputs], "outputs": []}
         metadata["range_constraints"] = {str(symbol): str(bounds)
                                          for symbol, bounds in program.range_constraints.items()}
         golden_entries, extra_files = _record_golden(module, specs, example_inputs, golden, output_names or (),

@@ -24,7 +24,7 @@ class Model:
         return self._handle.run("forward", args, kwargs)
 
     def run(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Runs `method` (forward or a @torch.jit.export method; a .pt2 package has forward only)."""
+        """Runs `method` (forward or a @torch.jit.export method, exported by name)."""
         return self._handle.run(method, args, kwargs)
 
     @property
