@@ -1,8 +1,9 @@
 """Exports every model of the zoo (models/) in each of its valid modes.
 
-    python scripts/export_zoo.py --out artifacts/zoo [--only mlp,gated]
+    python scripts/export_zoo.py --out artifacts/zoo [--only mlp,gated] [--aoti mlp]
 
-Writes OUT/<model>.<mode>.pt, each with its tsrt metadata.
+Writes OUT/<model>.<mode>.pt, each with its tsrt metadata, and OUT/<model>.aoti.pt2
+for the models named by --aoti (AOTInductor packages: 10-25 s each to compile).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="directory for the .pt files")
     parser.add_argument("--only", help="comma-separated model names (default: the whole zoo)")
+    parser.add_argument("--aoti", default="", help="comma-separated models to export as AOTInductor packages too")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else list(models.ZOO)
@@ -30,6 +32,10 @@ def main() -> int:
             report = export_zoo_entry(entry, Path(args.out) / f"{name}.{mode}.pt", mode)
             if not args.quiet:
                 print(report)
+    for name in filter(None, args.aoti.split(",")):
+        report = export_zoo_entry(models.get(name), Path(args.out) / f"{name}.aoti.pt2", "auto", format="aoti")
+        if not args.quiet:
+            print(report)
     return 0
 
 

@@ -27,3 +27,49 @@ def zoo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, mode in zoo_cases():
         export_zoo_entry(models.get(name), out / f"{name}.{mode}.pt", mode)
     return out
+
+
+# ---- AOTInductor packages ----------------------------------------------------------
+# Compiling takes 10-25 s a model on 2 cores, so the AOTI tests use a few models that
+# stand for the zoo (plain layers and a second method; convs with dynamic spatial dims; attention with a
+# dynamic sequence; several inputs with an int64 one and nested dict outputs), and keep
+# the packages in build/aoti-cache keyed by what shapes them (the model's source,
+# tsrt's export code, the torch version): a second run
+# on the same checkout reuses them. A clean clone compiles them once.
+AOTI_MODELS = ("extra_method", "resnet_cnn", "transformer_encoder", "multi_io")
+AOTI_CACHE = ROOT / "build" / "aoti-cache"
+
+
+def _aoti_key(name: str) -> str:
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256(torch.__version__.encode())
+    # What shapes a package: the model, export and what it records (specs, output paths).
+    shaping = ("export.py", "export_aoti.py", "spec.py", "normalize.py", "outputs.py")
+    sources = [ROOT / "models" / f"{name}.py"] + [ROOT / "python" / "tsrt" / file for file in shaping]
+    for source in sources:
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def aoti_packages() -> dict[str, Path]:
+    """{name: .pt2} for AOTI_MODELS, exported with format="aoti" (each verified in C++ at export)."""
+    import time
+
+    AOTI_CACHE.mkdir(parents=True, exist_ok=True)
+    packages = {}
+    for name in AOTI_MODELS:
+        package = AOTI_CACHE / f"{name}.{_aoti_key(name)}.pt2"
+        if not package.exists():
+            for stale in AOTI_CACHE.glob(f"{name}.*.pt2"):
+                stale.unlink()
+            partial = AOTI_CACHE / f"{name}.partial.pt2"  # renamed when complete: an interrupted run leaves no package
+            started = time.perf_counter()
+            export_zoo_entry(models.get(name), partial, "auto", format="aoti")
+            partial.replace(package)
+            print(f"\ncompiled {name} to AOTI in {time.perf_counter() - started:.1f} s")
+        packages[name] = package
+    return packages

@@ -131,6 +131,22 @@ Directory find_directory(const File& file) {
 
 }  // namespace
 
+std::string read_entry(const std::string& path, const ArchiveEntry& entry) {
+  const File file(path);
+  std::string bytes = file.read(entry.data_offset, entry.size, "entry '" + entry.name + "'");
+  if (entry.method == 8) {
+    size_t length = 0;
+    std::unique_ptr<void, void (*)(void*)> inflated(
+        tinfl_decompress_mem_to_heap(bytes.data(), bytes.size(), &length, 0), &std::free);
+    if (!inflated) file.damaged("entry '" + entry.name + "' does not inflate");
+    bytes.assign(static_cast<const char*>(inflated.get()), length);
+  }
+  if (crc32_fast(bytes.data(), bytes.size()) != entry.crc32) {
+    file.damaged("entry '" + entry.name + "' fails its CRC-32 check: its bytes changed after it was written");
+  }
+  return bytes;
+}
+
 void check_checksums(const std::string& path, const std::vector<ArchiveEntry>& entries) {
   const File file(path);
   for (const ArchiveEntry& entry : entries) {

@@ -27,6 +27,11 @@ struct ArchiveEntry {
 std::vector<ArchiveEntry> check_archive(const std::string& path,
                                         const std::function<bool(const std::string&)>& defer_crc = nullptr);
 
+/// The bytes of `entry` of `path` (inflated when deflated), CRC-checked. For
+/// archives LibTorch's reader does not open: AOTInductor packages' extra files.
+/// Throws Error(kInvalidModel) when they are damaged.
+std::string read_entry(const std::string& path, const ArchiveEntry& entry);
+
 /// Checks the CRC-32 of the stored `entries` of `path`; throws Error(kInvalidModel)
 /// naming the first damaged one.
 void check_checksums(const std::string& path, const std::vector<ArchiveEntry>& entries);

@@ -1,6 +1,6 @@
 #pragma once
-// The seam between tsrt::Model and a model format. TorchScript is the first
-// backend; AOTInductor packages will be a second one behind the same Model.
+// The seam between tsrt::Model and a model format: TorchScript files
+// (torchscript_backend.*) and AOTInductor packages (aoti_backend.*).
 
 #include <functional>
 #include <map>

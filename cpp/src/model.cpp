@@ -10,6 +10,7 @@
 #include <future>
 #include <sstream>
 
+#include "aoti_backend.h"
 #include "backend.h"
 #include "input_check.h"
 #include "ivalue_map.h"
@@ -77,19 +78,27 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   loaded->inference_mode = options.optimize.inference_mode;
 
   const detail::ModelFile file = detail::identify_model_file(path);  // throws kIO / kInvalidModel
-  if (file.format == detail::ModelFormat::kAOTInductor) {
-    throw Error(ErrorCode::kUnsupported, "'" + path + "' is an AOTInductor package (.pt2); this build of tsrt runs TorchScript files only. Export with tsrt export --format torchscript.");
+  const bool package = file.format == detail::ModelFormat::kAOTInductor;
+  // Refused before loading: loading a package dlopens its library, which runs its code.
+  if (options.allowed_operators && package) {
+    throw Error(ErrorCode::kUnsupported, "model file '" + path + "' is a compiled AOTInductor package: its operators "
+                                         "are machine code and cannot be checked against an allow-list. Review the "
+                                         "model's source, or use a TorchScript export with the allow-list.");
   }
   // The storages' checksums are verified on a second thread while LibTorch loads:
   // on BERT-base that hides ~120 ms of CRC work behind the load. A damaged
   // storage still fails the load below, before the model is returned.
   // torch::jit::load returns only the extra files it is asked for by name.
   for (const std::string& name : file.extra_files) loaded->extra_files.emplace(name, "");
+  // A package's storages are checked inside load_aoti, before its library is loaded.
   auto storages_checked = std::async(std::launch::async, [&] {
-    if (options.verify_checksums) detail::check_checksums(path, file.unchecked_storages);
+    if (!package && options.verify_checksums) detail::check_checksums(path, file.unchecked_storages);
   });
   try {
-    loaded->backend = detail::load_torchscript(path, loaded->device, loaded->extra_files);
+    loaded->backend = package ? detail::load_aoti(path, loaded->device, file, loaded->extra_files)
+                              : detail::load_torchscript(path, loaded->device, loaded->extra_files);
+  } catch (const Error&) {
+    throw;  // already says what is wrong (a damaged package, another device)
   } catch (const c10::Error& e) {
     throw Error(ErrorCode::kInvalidModel, detail::explain_load_failure(path, e.what_without_backtrace()));
   } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
 #include "model_file.h"
 
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -52,19 +53,38 @@ ModelFile identify_model_file(const std::string& path) {
   std::vector<std::string> records;
   for (ArchiveEntry& entry : check_archive(path, is_storage)) {
     records.push_back(record_of(entry.name));
-    if (starts_with(records.back(), "extra/")) model_file.extra_files.push_back(records.back().substr(6));
+    if (starts_with(records.back(), "extra/")) {
+      model_file.extra_files.push_back(records.back().substr(6));
+      model_file.extra_entries.push_back(entry);
+    }
     if (is_storage(entry.name)) model_file.unchecked_storages.push_back(std::move(entry));
   }
-  bool has_code = false, has_constants = false, has_aoti = false;
+  bool has_code = false, has_constants = false, has_aoti = false, has_pt2 = false;
   for (const std::string& record : records) {
     has_code |= starts_with(record, "code/");
     has_constants |= record == "constants.pkl";
-    has_aoti |= contains(record, "aotinductor/") || record == "archive_format";
+    // The compiled model of a package: data/aotinductor/<model name>/<hash>.so (or .cpp to build).
+    if (starts_with(record, "data/aotinductor/")) {
+      has_aoti = true;
+      const std::string model = record.substr(17, record.find('/', 17) - 17);
+      if (!model.empty() && record.find('/', 17) != std::string::npos &&
+          std::find(model_file.aoti_models.begin(), model_file.aoti_models.end(), model) == model_file.aoti_models.end()) {
+        model_file.aoti_models.push_back(model);
+      }
+    }
+    has_pt2 |= record == "archive_format";
   }
   if (has_code && has_constants) return model_file;
   if (has_aoti) {
+    std::sort(model_file.aoti_models.begin(), model_file.aoti_models.end());
     model_file.format = ModelFormat::kAOTInductor;
     return model_file;
+  }
+  if (has_pt2) {
+    throw Error(ErrorCode::kInvalidModel,
+                "model file '" + path +
+                    "' is a PT2 archive without an AOTInductor-compiled model (a torch.export.save program?); "
+                    "compile it with torch._inductor.aoti_compile_and_package, or export with tsrt export --format aoti");
   }
   bool has_pickle = false;
   for (const std::string& record : records) has_pickle |= record == "data.pkl";

@@ -18,6 +18,11 @@ struct ModelFile {
   std::vector<ArchiveEntry> unchecked_storages;
   /// Names of the archive's extra files (torch.jit.save's _extra_files), "extra/" stripped.
   std::vector<std::string> extra_files;
+  /// The extra files' records, in the order of extra_files: an AOTInductor package's
+  /// loader does not read them, so tsrt does (read_entry).
+  std::vector<ArchiveEntry> extra_entries;
+  /// An AOTInductor package's compiled models (data/aotinductor/<name>/), sorted.
+  std::vector<std::string> aoti_models;
 };
 
 /// Opens `path` and looks at its contents: the archive's structure and the

@@ -73,6 +73,8 @@ json build_report(const Model& model) {
   report["device_constants"] = summary.device_constants;
   report["parameters"] = {{"count", summary.parameter_count}, {"bytes", summary.parameter_bytes}};
   report["runtime_torch_version"] = summary.runtime_torch_version;
+  report["compiled"] = summary.compiled;
+  if (summary.compiled) report["package"] = summary.package_metadata;
   report["warnings"] = warnings_for(model, summary);
   report["code"] = summary.forward_code;
   return report;
@@ -107,6 +109,16 @@ std::string model_report_text(const Model& model, bool with_code) {
   }
   text << "parameters  " << report["parameters"]["count"].get<int64_t>() << " ("
        << report["parameters"]["bytes"].get<int64_t>() / 1024.0 / 1024.0 << " MiB)\n";
+  if (report["compiled"].get<bool>()) {
+    // Machine code: no graph, so no operators to count or audit.
+    const json& package = report["package"];
+    text << "compiled    compiled package (AOTInductor) for " << package.value("AOTI_DEVICE_KEY", "?") << ", "
+         << package.value("AOTI_PLATFORM", "?") << " " << package.value("AOTI_MACHINE", "?");
+    if (!package.value("AOTI_CPU_ISA", std::string()).empty()) text << " " << package["AOTI_CPU_ISA"].get<std::string>();
+    text << "; operators are not visible\n";
+    for (const auto& warning : report["warnings"]) text << "WARNING     " << warning.get<std::string>() << "\n";
+    return text.str();
+  }
   text << "operators  ";
   int shown = 0;
   for (const auto& [name, count] : report["operators"].items()) {

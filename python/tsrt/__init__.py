@@ -1,7 +1,7 @@
 """tsrt: run PyTorch models from C++, and prove they match eager PyTorch.
 
     import tsrt
-    model = tsrt.load("model.pt", device="cpu")   # C++-backed (libtsrt)
+    model = tsrt.load("model.pt", device="cpu")   # C++-backed (libtsrt); .pt2 packages too
     outputs = model(x)                            # torch tensors, in the model's output structure
 
 C++ programs link libtsrt through its CMake package, installed inside this one:

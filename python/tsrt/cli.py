@@ -1,8 +1,9 @@
-"""The `tsrt` command line: export a model to a self-describing TorchScript file,
-inspect one, diagnose a model that will not export.
+"""The `tsrt` command line: export a model to a self-describing TorchScript file or
+AOTInductor package, inspect one, diagnose a model that will not export.
 
     tsrt export models.mlp:MLP -o mlp.pt --example x=4x64:float32 --dynamic x:0
     tsrt export --zoo resnet_cnn -o resnet.pt
+    tsrt export --zoo resnet_cnn --format aoti -o resnet.pt2
     tsrt inspect mlp.pt
     tsrt doctor mypkg.models:Net --example x=1x3x32x32   (exit 1 when it finds problems)
     tsrt triton-repo mlp.pt repo/ --name mlp              (a Triton model repository)
@@ -20,6 +21,7 @@ from typing import Any
 
 EXAMPLES = """examples:
   tsrt export --zoo resnet_cnn -o resnet.pt
+  tsrt export --zoo resnet_cnn --format aoti -o resnet.pt2     (AOTInductor package)
   tsrt export mypkg.models:make_model -o model.pt --example x=1x3x224x224:float32 --dynamic x:0
   tsrt export mypkg.models:Net -o model.pt --example ids=1x128:int64 --mode script --json
   tsrt inspect model.pt --json
@@ -57,18 +59,22 @@ def _export(args: argparse.Namespace) -> int:
 
     if not args.triton_repo and (args.name or args.max_batch_size is not None):
         raise ValueError("--name and --max-batch-size describe the Triton repository: give --triton-repo DIR too")
+    # A .pt2 output is an AOTInductor package unless --format says otherwise.
+    fmt = args.format or ("aoti" if args.output.endswith(".pt2") else "torchscript")
+    if fmt == "aoti" and args.mode:
+        raise ValueError("--mode chooses how TorchScript captures the model; --format aoti always uses torch.export")
     try:
         if args.zoo:
             sys.path.insert(0, ".")
             import models
 
-            report = export_zoo_entry(models.get(args.zoo), args.output, args.mode or "auto", progress)
+            report = export_zoo_entry(models.get(args.zoo), args.output, args.mode or "auto", progress, fmt)
         else:
             if not args.target or not args.example:
                 raise ValueError("give PACKAGE.MODULE:FACTORY and --example for each input (or --zoo NAME)")
             module = _load_factory(args.target)
             specs, example = _examples_from_flags(args.example, args.dynamic)
-            report = tsrt.export(module, example, args.output, args.mode or "auto", input_specs=specs,
+            report = tsrt.export(module, example, args.output, args.mode or "auto", format=fmt, input_specs=specs,
                                  golden=0 if args.no_golden else 2, freeze=not args.no_freeze, progress=progress)
     except ExportError as error:
         print(error.report if not args.json else json.dumps(vars(error.report), default=str, indent=1), file=sys.stderr)
@@ -144,6 +150,11 @@ def _inspect(args: argparse.Namespace) -> int:
     except tsrt.Error as error:
         print(f"tsrt inspect: error: {error}", file=sys.stderr)
         return 2 if error.code in ("io", "invalid_argument") else 1
+    if args.audit and model.format == "aoti":
+        # An empty list would read as "nothing to fear"; machine code cannot be audited.
+        print(f"tsrt inspect: {args.model} is a compiled AOTInductor package: its operators are machine code and "
+              "cannot be audited; review the model's source, or audit a TorchScript export of it", file=sys.stderr)
+        return 1
     if args.audit:
         audit = json.loads(model.report(as_json=True))["audit"]
         if args.json:
@@ -166,11 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tsrt", description="Export PyTorch models for the tsrt C++ runtime.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    export = commands.add_parser("export", help="export a model to a self-describing TorchScript file",
+    export = commands.add_parser("export", help="export a model to a self-describing TorchScript file or .pt2 package",
                                  epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     export.add_argument("target", nargs="?", help="PACKAGE.MODULE:FACTORY returning an nn.Module")
     export.add_argument("--zoo", help="a model of the zoo (models/) instead of a target")
-    export.add_argument("-o", "--output", required=True, help="the .pt file to write")
+    export.add_argument("-o", "--output", required=True, help="the .pt (or .pt2) file to write")
+    export.add_argument("--format", choices=("torchscript", "aoti"),
+                        help="torchscript (.pt), or aoti: torch.export + AOTInductor package (.pt2); "
+                             "default: aoti for a .pt2 output, else torchscript")
     export.add_argument("--example", action="append", default=[], metavar="NAME=DIMS:DTYPE",
                         help="an input and its example shape, e.g. x=1x3x224x224:float32 (repeat per input, in order)")
     export.add_argument("--dynamic", action="append", default=[], metavar="NAME:DIM[,DIM]",
@@ -202,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
     doctor.set_defaults(run=_doctor)
     inspect = commands.add_parser("inspect", help="describe a model file: inputs, outputs, operators, warnings")
-    inspect.add_argument("model", help="a .pt file")
+    inspect.add_argument("model", help="a .pt or .pt2 file")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.add_argument("--no-code", action="store_true", help="leave out the forward code")
     inspect.add_argument("--audit", action="store_true",

@@ -26,6 +26,7 @@ from tsrt.spec import TensorSpec, Tolerance
 FORMAT_VERSION = 1
 METADATA_FILE = "tsrt.json"
 MODES = ("auto", "trace", "script")
+FORMATS = ("torchscript", "aoti")
 DEFAULT_GOLDEN_PAIRS = 2
 GOLDEN_MAX_BYTES = 8 << 20  # golden pairs past this size are left out: the file is for shipping
 
@@ -35,13 +36,17 @@ class ExportReport:
     """What export did: the mode used, and what it noticed on the way."""
 
     path: str
-    mode: str
+    mode: str  # "trace", "script", ... for TorchScript; "torch.export" for AOTInductor; "failed"
     findings: list[str] = field(default_factory=list)
     reason: str = ""
     verification: list[dict] = field(default_factory=list)  # libtsrt vs eager, per golden output
+    format: str = "torchscript"
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, where measured
 
     def __str__(self) -> str:
-        if self.mode == "failed":
+        if self.mode == "failed" and self.format == "aoti":
+            lines = [f"export of {self.path} failed: torch.export cannot capture the model"]
+        elif self.mode == "failed":
             lines = [f"export of {self.path} failed: no TorchScript form matches eager PyTorch"]
         else:
             lines = [f"exported {self.path} (mode {self.mode}: {self.reason})"]
@@ -166,6 +171,7 @@ def _record_golden(module: torch.nn.Module, specs: Sequence[TensorSpec], example
 
 def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str, Any], path: str | Path,
            mode: str = "auto", *,
+           format: str = "torchscript",
            input_specs: Sequence[TensorSpec] | None = None,
            dynamic: Mapping[str, Sequence[int]] | None = None,
            method_specs: Mapping[str, Sequence[TensorSpec]] | None = None,
@@ -175,7 +181,8 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
            golden: int = DEFAULT_GOLDEN_PAIRS,
            verify: bool = True,
            progress: Callable[[str], None] | None = None) -> ExportReport:
-    """Exports `module` to a self-describing TorchScript file at `path`.
+    """Exports `module` to a self-describing model file at `path`: TorchScript (.pt) or,
+    with format="aoti", an AOTInductor package (.pt2).
 
     mode: "auto" (trace, checked against eager at other values and sizes; script
     when the trace is wrong; a scripted submodule inside a trace when only that
@@ -184,12 +191,20 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
     input_specs / dynamic: the inputs' names, dtypes and varying dimensions
     ({name: [dims]}); by default the batch dimension varies.
     method_specs: inputs of extra @torch.jit.export methods (kept through freezing).
+    format: "torchscript", or "aoti": torch.export with the same dynamic dimensions,
+    compiled ahead of time by AOTInductor (`mode` and `freeze` do not apply; each
+    method of method_specs becomes a compiled model of the package). Raises ExportError saying where torch.export failed (file:line) when it
+    cannot capture the model (data-dependent control flow).
     golden: input/output pairs recorded from eager PyTorch (0: none).
     verify: reload the saved file in C++ (tsrt._C) and compare with the golden
     outputs before reporting success.
     progress: called with a line per stage (tracing, checking, scripting, ...).
     Raises ExportError with a report of every attempt when no form is correct.
     """
+    if format not in FORMATS:
+        raise ValueError(f"unknown export format '{format}'; expected one of {', '.join(FORMATS)}")
+    if format == "aoti" and mode != "auto":
+        raise ValueError(f"mode '{mode}' is a TorchScript capture mode; format 'aoti' always uses torch.export")
     if mode not in MODES:
         raise ValueError(f"unknown export mode '{mode}'; expected one of {', '.join(MODES)}")
     by_keyword = isinstance(example_inputs, Mapping)
@@ -214,11 +229,17 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
     names = names or _input_names(module, len(example_inputs))
     specs = tuple(input_specs) if input_specs else _specs_for(example_inputs, names, dynamic)
     tolerance = tolerance or Tolerance()
-    report = ExportReport(path=str(path), mode=mode)
+    report = ExportReport(path=str(path), mode=mode, format=format)
 
     module = module.eval()
     with torch.no_grad():
         eager_output = module(**dict(zip(names, example_inputs))) if by_keyword else module(*example_inputs)
+    if format == "aoti":
+        from tsrt.export_aoti import export_aoti
+
+        return export_aoti(module, example_inputs, path, report, by_keyword=by_keyword, specs=specs,
+                           eager_output=eager_output, output_names=output_names, tolerance=tolerance,
+                           method_specs=method_specs, golden=golden, verify=verify, say=progress or (lambda _: None))
     scalar_outputs = normalize.has_scalar_leaves(eager_output)
     flatten = not scalar_outputs and normalize.needs_flattening(eager_output)
     wrap = not scalar_outputs and (by_keyword or flatten)
@@ -258,21 +279,8 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
             scripted = torch.jit.freeze(scripted, preserved_attrs=extra_methods)
         say("freezing, checking the graph, recording golden outputs")
         _lint_graph(scripted, report.findings)
-        metadata = {
-            "format_version": FORMAT_VERSION,
-            "producer": "tsrt 0.1.0",
-            "torch_version": torch.__version__,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "source": f"{type(module).__module__}.{type(module).__qualname__}",
-            "export_mode": chosen.mode,
-            "export_reason": report.reason,
-            "findings": [str(f) for f in report.findings],
-            "frozen": freeze,
-            "methods": {"forward": {"inputs": [s.to_json() for s in specs], "outputs": list(output_names or []),
-                                    # what eager returns; a trace returns it flattened when names are listed
-                                    "output_structure": normalize.structure(eager_output)}},
-            "tolerance": tolerance.to_json(),
-        }
+        metadata = _metadata(module, chosen.mode, report, specs, output_names, eager_output, tolerance)
+        metadata["frozen"] = freeze
         for method, method_inputs in (method_specs or {}).items():
             metadata["methods"][method] = {"inputs": [s.to_json() for s in method_inputs], "outputs": []}
         golden_entries, extra_files = _record_golden(exported, specs, example_inputs, golden, output_names or (),
@@ -285,6 +293,25 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
         say("verifying the saved file in C++ against the golden outputs")
         report.verification = _verify_in_cpp(path)
     return report
+
+
+def _metadata(module: torch.nn.Module, mode: str, report: ExportReport, specs: Sequence[TensorSpec],
+              output_names: Sequence[str] | None, eager_output: Any, tolerance: Tolerance) -> dict[str, Any]:
+    """The tsrt.json document both formats write; the caller adds golden pairs and its own fields."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "producer": "tsrt 0.1.0",
+        "torch_version": torch.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source": f"{type(module).__module__}.{type(module).__qualname__}",
+        "export_mode": mode,
+        "export_reason": report.reason,
+        "findings": [str(f) for f in report.findings],
+        "methods": {"forward": {"inputs": [s.to_json() for s in specs], "outputs": list(output_names or []),
+                                # what eager returns; a trace returns it flattened when names are listed
+                                "output_structure": normalize.structure(eager_output)}},
+        "tolerance": tolerance.to_json(),
+    }
 
 
 def _choose(mode: str, traceable: torch.nn.Module, module: torch.nn.Module, example_inputs: tuple,
@@ -347,11 +374,11 @@ def _choose(mode: str, traceable: torch.nn.Module, module: torch.nn.Module, exam
     raise ExportError(report)
 
 
-def _verify_in_cpp(path: str | Path) -> list[dict]:
-    """Loads the saved file with libtsrt and compares it with the golden outputs."""
+def _verify_in_cpp(path: str | Path, device: str = "cpu") -> list[dict]:
+    """Loads the saved file with libtsrt on `device` and compares it with the golden outputs."""
     from tsrt import _C
 
-    checks = _C.load(str(path), "cpu", True).verify()
+    checks = _C.load(str(path), device, True).verify()
     failed = [c for c in checks if not c["passed"]]
     if failed:
         details = "; ".join(f"{c['path']}: max abs {c['max_abs']:.3g} {c['detail']}" for c in failed)
@@ -360,9 +387,13 @@ def _verify_in_cpp(path: str | Path) -> list[dict]:
 
 
 def export_zoo_entry(entry: Any, path: str | Path, mode: str,
-                     progress: Callable[[str], None] | None = None, **options: Any) -> ExportReport:
+                     progress: Callable[[str], None] | None = None, format: str = "torchscript",
+                     **options: Any) -> ExportReport:
     """Exports a model of the zoo (models/) with its declared inputs and tolerance;
     `options` go to export() (freeze=False, golden=0, ...)."""
+    if format == "aoti":
+        return export(entry.build(), entry.example_inputs(), path, format="aoti", input_specs=entry.inputs,
+                      method_specs=entry.methods, tolerance=entry.tolerance, progress=progress, **options)
     if mode != "auto" and mode not in entry.modes:
         raise ValueError(f"zoo model '{entry.name}' cannot be exported with mode '{mode}'; valid: {', '.join(entry.modes)}")
     return export(entry.build(), entry.example_inputs(), path, mode, input_specs=entry.inputs,

@@ -24,7 +24,7 @@ class Model:
         return self._handle.run("forward", args, kwargs)
 
     def run(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Runs `method` (forward or a @torch.jit.export method)."""
+        """Runs `method` (forward or a @torch.jit.export method, exported by name)."""
         return self._handle.run(method, args, kwargs)
 
     @property
@@ -101,7 +101,8 @@ def load(path: str, device: str = "cpu", check_inputs: bool = True,
          allowed_ops: Sequence[str] | None = None, *, precision: str = "fp32", freeze: bool = True,
          optimize: bool = True, inference_mode: bool = True, jit_optimize: bool = False,
          warmup: int = 0, verify_checksums: bool = True, onednn_fusion: bool = True) -> Model:
-    """Loads a model file with libtsrt on `device` ("cpu", "cuda", "cuda:N").
+    """Loads a model file with libtsrt on `device` ("cpu", "cuda", "cuda:N"): a TorchScript
+    file (.pt) or an AOTInductor package (.pt2); the format is read from its contents.
 
     allowed_ops: when given, refuse a model that uses any operator not listed
     (exact names like "aten::linear", or "prim::*" for a namespace).
@@ -111,7 +112,8 @@ def load(path: str, device: str = "cpu", check_inputs: bool = True,
     per method at load on inputs of the declared shapes. verify_checksums: check the
     CRC-32 of every weight storage (on by default; LibTorch does not).
     Raises tsrt.Error when the file is missing, damaged, not a loadable model,
-    or uses an operator outside `allowed_ops`.
+    or uses an operator outside `allowed_ops` (a .pt2 package with `allowed_ops`
+    is refused: its operators are machine code).
     """
     return Model(_C.load(str(path), device, check_inputs, list(allowed_ops) if allowed_ops is not None else None,
                          precision, freeze, optimize, inference_mode, jit_optimize, warmup, verify_checksums,

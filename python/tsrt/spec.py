@@ -132,6 +132,8 @@ class ZooEntry:
     inputs: tuple[TensorSpec, ...]
     modes: tuple[str, ...]  # valid TorchScript export modes: "trace", "script"
     tolerance: Tolerance = Tolerance()
+    # torch.export (hence format "aoti") captures it with its dynamic dims; tests/test_aoti.py checks the claim.
+    aoti: bool = True
     # Extra methods exported with @torch.jit.export, each with its own inputs.
     methods: Mapping[str, tuple[TensorSpec, ...]] = field(default_factory=dict)
     description: str = ""

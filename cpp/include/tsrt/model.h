@@ -49,17 +49,19 @@ struct LoadOptions {
 
 class Model {
  public:
-  /// Loads a TorchScript file (torch.jit.save) onto `options.device`.
+  /// Loads a TorchScript file (torch.jit.save) or an AOTInductor package (.pt2,
+  /// aoti_compile_and_package; the format is read from the contents) onto `options.device`.
   /// Throws Error(kIO) if the file can't be read, Error(kInvalidModel) if it is not
   /// a loadable model (naming the file and the reason), Error(kUnsupported) for a
-  /// device this process lacks or a format this build can't run.
+  /// device this process lacks, a package compiled for another device, or an
+  /// allow-list given for a package (its operators are machine code).
   static Model load(const std::string& path, const LoadOptions& options = {});
 
   /// The path given to load().
   const std::string& path() const;
   /// The device the model runs on; inputs are moved there.
   c10::Device device() const;
-  /// The file format: "torchscript".
+  /// The file format: "torchscript" or "aoti".
   std::string format() const;
   /// What load() did to make the model fast, one line a step ("froze the module",
   /// "optimize_for_inference", "InferenceMode on every call", ...).

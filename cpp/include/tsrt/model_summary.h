@@ -38,6 +38,10 @@ struct ModelSummary {
   int64_t parameter_count = 0;  ///< elements of parameters, buffers and frozen weight constants
   int64_t parameter_bytes = 0;
   std::string forward_code;     ///< TorchScript source of forward, as LibTorch prints it
+  /// A compiled package (AOTInductor): machine code, so no operators or code to show.
+  bool compiled = false;
+  /// What a compiled package says about itself (AOTI_DEVICE_KEY, AOTI_CPU_ISA, ...).
+  std::map<std::string, std::string> package_metadata;
   std::string runtime_torch_version;  ///< the libtorch this process runs
 };
 

@@ -1,0 +1,349 @@
+"""AOTInductor packages (.pt2): tsrt export --format aoti, run by libtsrt.
+
+Parity: the packages of tests/conftest.py AOTI_MODELS (compiled once a session, cached
+in build/aoti-cache) against eager PyTorch, over 3 random inputs x 3 shapes on every
+dynamic dimension (the example, halved -- batch 1 for resnet_cnn -- and +3), with each
+zoo model's own tolerance (atol 1e-5 / rtol 1e-4; 1e-4 / 1e-3 for conv and attention
+models, whose compiled kernels reorder float sums). Then what the package carries
+(metadata, golden pairs), the CLI, threads, and every error path with its message.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import models
+import tsrt
+from conftest import AOTI_MODELS, INFER, ROOT
+from errors import raises_tsrt
+from parity import Errors, compare, shape_variants
+from tsrt.export import ExportError, export
+from tsrt.spec import TensorSpec
+
+SEEDS = (21, 22, 23)
+
+
+# ---- parity -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", AOTI_MODELS)
+def test_aoti_parity(aoti_packages, name, record_property):
+    entry = models.get(name)
+    eager = entry.build()
+    loaded = tsrt.load(aoti_packages[name])
+    assert loaded.format == "aoti"
+    assert sorted(loaded.methods) == sorted(["forward", *entry.methods])
+    errors = Errors()
+    for method, specs in [("forward", entry.inputs), *entry.methods.items()]:
+        shapes = set()
+        for sizes in shape_variants(entry, specs):
+            for seed in SEEDS:
+                inputs = entry.example_inputs(seed=seed, sizes=sizes, specs=specs)
+                shapes.add(tuple(tuple(x.shape) for x in inputs))
+                with torch.no_grad():
+                    expected = getattr(eager, method)(*inputs)
+                for _ in range(2):
+                    errors.merge(compare(loaded.run(method, *inputs), expected, entry.tolerance.atol,
+                                         entry.tolerance.rtol))
+        assert len(shapes) == 3, f"{method}: the shape variants should give three shapes, got {shapes}"
+    record_property("max_abs", errors.max_abs)
+    print(f"{name}.pt2: max abs {errors.max_abs:.3g}, max rel {errors.max_rel:.3g} "
+          f"(atol {entry.tolerance.atol}, rtol {entry.tolerance.rtol})")
+
+
+def test_outputs_keep_the_eager_structure(aoti_packages):
+    """multi_io returns (Tensor, {'gathered', 'scores'}): rebuilt from the package's out spec."""
+    entry = models.get("multi_io")
+    inputs = entry.example_inputs(seed=5)
+    actual = tsrt.load(aoti_packages["multi_io"])(*inputs)
+    expected = entry.build()(*inputs)
+    assert isinstance(actual, tuple) and isinstance(actual[1], dict)
+    assert list(actual[1]) == list(expected[1]), "dict keys keep eager's order"
+    compare(actual, expected, entry.tolerance.atol, entry.tolerance.rtol)
+
+
+def test_non_contiguous_inputs_give_the_eager_answer(aoti_packages):
+    """Compiled kernels assume the export's (contiguous) strides; libtsrt must not pass a view as is."""
+    model = tsrt.load(aoti_packages["extra_method"])
+    eager = models.get("extra_method").build()
+    x = torch.randn(20, 6).t()  # shape [6, 20], strides (1, 6)
+    assert not x.is_contiguous()
+    compare(model(x), eager(x), 1e-5, 1e-4)
+    compare(model.run("embed", x), eager.embed(x), 1e-5, 1e-4)
+
+
+def test_threads_share_one_package(aoti_packages):
+    """4 threads x 30 calls on mixed batch sizes through one Model equal a serial run."""
+    model = tsrt.load(aoti_packages["extra_method"])
+    inputs = [torch.randn(batch, 20, generator=torch.Generator().manual_seed(batch)) for batch in (1, 3, 8, 17)]
+    expected = [model(x) for x in inputs]
+    results, failures = {}, []
+    start = threading.Barrier(4)
+
+    def worker(t: int) -> None:
+        try:
+            start.wait()
+            for i in range(30):
+                results[(t, i)] = model(inputs[(t + i) % len(inputs)])
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+    wrong = [key for key, out in results.items() if not torch.equal(out, expected[(key[0] + key[1]) % len(inputs)])]
+    assert len(results) == 120 and not wrong, f"{len(wrong)} threaded outputs differ from the serial run"
+
+
+def test_unloading_removes_the_extracted_package(aoti_packages):
+    """The loader extracts each package to a temporary directory; a Model's last copy removes it."""
+    import gc
+    import glob
+    import tempfile
+
+    pattern = str(Path(tempfile.gettempdir()) / "aotinductor_*")
+    before = set(glob.glob(pattern))
+    loaded = [tsrt.load(aoti_packages["extra_method"]) for _ in range(3)]
+    ours = set(glob.glob(pattern)) - before
+    assert len(ours) >= 6  # one per compiled method; other processes may extract packages meanwhile
+    del loaded
+    gc.collect()
+    assert ours & set(glob.glob(pattern)) == set(), "extracted packages left behind"
+
+
+# ---- what the package carries ------------------------------------------------------------
+
+
+def test_package_carries_metadata_and_golden_pairs(aoti_packages):
+    model = tsrt.load(aoti_packages["multi_io"])
+    meta = model.metadata
+    assert meta["format"] == "aoti" and meta["export_mode"] == "torch.export"
+    assert [spec["name"] for spec in meta["methods"]["forward"]["inputs"]] == ["a", "b", "index"]
+    assert len(meta["golden"]) == 2
+    assert all(name in model.extra_files for pair in meta["golden"] for name in pair["inputs"])
+    # The names come from the metadata: a compiled package does not record them.
+    assert [i["name"] for i in model.signature()["inputs"]] == ["a", "b", "index"]
+    with zipfile.ZipFile(aoti_packages["multi_io"]) as archive:
+        names = archive.namelist()
+    assert any(n.endswith("/extra/tsrt.json") for n in names)
+    assert any("/data/aotinductor/model/" in n and n.endswith(".so") for n in names)
+    assert all(check["passed"] for check in model.verify())
+
+
+def test_infer_runs_and_verifies_a_package(aoti_packages):
+    run = subprocess.run([str(INFER), str(aoti_packages["extra_method"])], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "(aoti, cpu" in run.stdout and "float32[4, 5]" in run.stdout
+    embed = subprocess.run([str(INFER), str(aoti_packages["extra_method"]), "--method", "embed"], capture_output=True,
+                           text=True, timeout=120)
+    assert embed.returncode == 0 and "float32[4, 12]" in embed.stdout, embed.stderr
+    verify = subprocess.run([str(INFER), str(aoti_packages["extra_method"]), "--verify"], capture_output=True, text=True,
+                            timeout=120)
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stdout.rstrip().endswith("PASS") and verify.stdout.count("  PASS  pair") == 2
+
+
+def test_inspect_says_compiled_package(aoti_packages):
+    cli = [sys.executable, "-m", "tsrt.cli", "inspect"]
+    text = subprocess.run(cli + [str(aoti_packages["resnet_cnn"])], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert text.returncode == 0, text.stderr
+    assert "compiled package (AOTInductor) for cpu" in text.stdout
+    assert "forward(image: Tensor float32[N0, 3, N2, N3])" in text.stdout
+    report = json.loads(subprocess.run(cli + [str(aoti_packages["resnet_cnn"]), "--json"], capture_output=True,
+                                       text=True, cwd=ROOT, timeout=120).stdout)
+    assert report["format"] == "aoti" and report["compiled"] is True and report["operators"] == {}
+    assert report["package"]["AOTI_DEVICE_KEY"] == "cpu"
+    assert report["parameters"]["count"] > 0
+
+
+def test_audit_refuses_to_vouch_for_a_package(aoti_packages):
+    run = subprocess.run([sys.executable, "-m", "tsrt.cli", "inspect", "--audit", str(aoti_packages["extra_method"])],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 1 and run.stdout == ""
+    assert "compiled AOTInductor package" in run.stderr and "cannot be audited" in run.stderr
+
+
+# ---- which zoo models torch.export takes -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(models.ZOO))
+def test_zoo_aoti_claims_hold(name):
+    """ZooEntry.aoti says whether torch.export captures the model with its dynamic dims;
+    capture only (no compile), so every model is checked in about a second."""
+    entry = models.get(name)
+    dynamic = tuple({d: torch.export.Dim.DYNAMIC for d in spec.dynamic_dims} for spec in entry.inputs)
+    try:
+        torch.export.export(entry.build(), entry.example_inputs(), dynamic_shapes=dynamic, strict=False)
+        captured = True
+    except Exception:  # noqa: BLE001 - any failure means "not capturable"
+        captured = False
+    assert captured == entry.aoti, f"{name}: ZooEntry.aoti={entry.aoti} but torch.export {'captures' if captured else 'refuses'} it"
+
+
+# ---- export failures -------------------------------------------------------------------
+
+
+class BranchOnSum(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > 0:  # the line the error must point at
+            return x * 2
+        return -x
+
+
+def test_data_dependent_branch_names_file_line_and_fix(tmp_path):
+    with pytest.raises(ExportError) as info:
+        export(BranchOnSum(), (torch.randn(3, 4),), tmp_path / "b.pt2", format="aoti")
+    report = str(info.value)
+    line = next(i for i, text in enumerate(Path(__file__).read_text().splitlines(), 1) if "the line the error" in text)
+    assert f"test_aoti.py:{line}: if x.sum() > 0:" in report
+    assert "torch.cond" in report and "--format torchscript" in report
+    assert "torch.export cannot capture the model" in report
+    assert not (tmp_path / "b.pt2").exists()
+
+
+def test_loop_over_a_dynamic_dim_says_declare_it_static(tmp_path):
+    with pytest.raises(ExportError) as info:
+        tsrt.export(models.get("gru_seq").build(), models.get("gru_seq").example_inputs(), tmp_path / "g.pt2",
+                    format="aoti", input_specs=models.get("gru_seq").inputs)
+    report = str(info.value)
+    assert "specialized it to be a constant" in report and "declare that dimension static" in report
+
+
+def test_cli_export_of_gated_fails_with_the_location(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "tsrt.cli", "export", "--zoo", "gated", "-o", str(tmp_path / "g.pt2"),
+                          "-q"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 1
+    assert "models/gated.py:32: if x.mean() > 0:" in run.stderr and "torch.cond" in run.stderr
+
+
+def test_cli_exports_a_pt2_from_a_batch_1_example(tmp_path):
+    """-o *.pt2 implies --format aoti; a batch-1 example (which torch.export would specialise)
+    is regrown to 2 for the capture, and the package still runs batch 1 and others."""
+    package = tmp_path / "m.pt2"
+    run = subprocess.run([sys.executable, "-m", "tsrt.cli", "export", "models.mlp:make_mlp", "-o", str(package),
+                          "--example", "x=1x64:float32", "--json", "-q"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["format"] == "aoti" and report["mode"] == "torch.export"
+    assert any("regrown to size 2" in finding for finding in report["findings"])
+    assert report["verification"] and all(check["passed"] for check in report["verification"])
+    assert report["timings"]["aoti_compile"] > 0
+    # The CLI built its own (unseeded) MLP: its golden pairs are the eager reference.
+    # Pair 0 is the batch-1 example itself, pair 1 batch 2; both verified in C++ above.
+    model = tsrt.load(package)
+    golden_input = model.extra_files[model.metadata["golden"][0]["inputs"][0]]
+    assert np.load(io.BytesIO(golden_input)).shape == (1, 64)
+    assert [c["passed"] for c in model.verify()] == [True, True]
+    assert tuple(model(torch.randn(5, 64)).shape) == (5, 10)
+
+
+def test_cli_refuses_a_torchscript_mode_with_aoti(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "tsrt.cli", "export", "--zoo", "mlp", "--format", "aoti", "--mode",
+                          "trace", "-o", str(tmp_path / "m.pt2")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 2 and "--format aoti always uses torch.export" in run.stderr
+
+
+# ---- load and input errors ----------------------------------------------------------------
+
+
+def _rewrite(source: Path, target: Path, change) -> Path:
+    """Copies the zip `source` to `target`, passing each record through change(name, bytes) -> bytes | None (drop)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for info in old.infolist():
+            data = change(info.filename, old.read(info))
+            if data is not None:
+                new.writestr(info, data)
+    return target
+
+
+def test_damaged_library_is_refused_before_loading(aoti_packages, tmp_path):
+    damaged = tmp_path / "damaged.pt2"
+    shutil.copy(aoti_packages["extra_method"], damaged)
+    with zipfile.ZipFile(damaged) as archive:
+        library = next(i for i in archive.infolist() if i.filename.endswith(".so"))
+    data = bytearray(damaged.read_bytes())
+    data[library.header_offset + 30 + len(library.filename) + len(library.extra) + library.file_size // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    with raises_tsrt("invalid_model", "damaged.pt2", ".so' fails its CRC-32 check"):
+        tsrt.load(damaged)
+    # An allow-list refuses a package before anything of it is loaded (dlopen runs its code).
+    with raises_tsrt("unsupported", "compiled AOTInductor package"):
+        tsrt.load(damaged, allowed_ops=["aten::*"])
+
+
+def test_truncated_package(aoti_packages, tmp_path):
+    truncated = tmp_path / "truncated.pt2"
+    truncated.write_bytes(aoti_packages["extra_method"].read_bytes()[:100_000])
+    with raises_tsrt("invalid_model", "truncated.pt2", "truncated"):
+        tsrt.load(truncated)
+
+
+def test_pt2_without_a_compiled_model(aoti_packages, tmp_path):
+    program = _rewrite(aoti_packages["extra_method"], tmp_path / "program.pt2",
+                       lambda name, data: None if "/data/aotinductor/" in name else data)
+    with raises_tsrt("invalid_model", "without an AOTInductor-compiled model", "--format aoti"):
+        tsrt.load(program)
+
+
+def test_package_for_a_device_this_process_lacks(aoti_packages, tmp_path):
+    """A CUDA package, as its metadata says (this CPU-only torch cannot compile a real one)."""
+    cuda = _rewrite(aoti_packages["extra_method"], tmp_path / "cuda.pt2",
+                    lambda name, data: data.replace(b'"AOTI_DEVICE_KEY": "cpu"', b'"AOTI_DEVICE_KEY": "cuda"')
+                    if name.endswith("_metadata.json") else data)
+    expected = "no CUDA" if not torch.cuda.is_available() else "load it with device 'cuda'"
+    with raises_tsrt("unsupported", "cuda.pt2", "compiled for device 'cuda', not cpu", expected):
+        tsrt.load(cuda)
+    run = subprocess.run([str(INFER), str(cuda)], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "compiled for device 'cuda'" in run.stderr
+
+
+def test_wrong_inputs_are_named(aoti_packages):
+    model = tsrt.load(aoti_packages["extra_method"])
+    with raises_tsrt("invalid_argument", "input 'x' expects dtype float32, got float64"):
+        model(torch.randn(2, 20, dtype=torch.float64))
+    with raises_tsrt("invalid_argument", "input 'x' expects size 20 in dimension 1"):
+        model(torch.randn(2, 19))
+    with raises_tsrt("invalid_argument", "embed(): input 'x' expects size 20 in dimension 1"):
+        model.run("embed", torch.randn(2, 19))
+    with raises_tsrt("invalid_argument", "input 'x'", "rank"):
+        model(torch.randn(2, 20, 1))
+    with raises_tsrt("invalid_argument", "takes 1 input, got 2"):
+        model(torch.randn(2, 20), torch.randn(2, 20))
+    with raises_tsrt("invalid_argument", "has no method 'classify'", "embed, forward"):
+        model.run("classify", torch.randn(2, 20))
+    multi_io = tsrt.load(aoti_packages["multi_io"])
+    a, b, index = models.get("multi_io").example_inputs()
+    with raises_tsrt("invalid_argument", "input 'index' expects dtype int64"):
+        multi_io(a, b, index.to(torch.int32))
+
+
+def test_non_tensor_input_without_metadata_checks(aoti_packages):
+    model = tsrt.load(aoti_packages["extra_method"], check_inputs=False)
+    with raises_tsrt("invalid_argument", "input 'x' expects Tensor, got int 3", "tensors only"):
+        model(3)
+    # Past the contract, LibTorch's own check inside the compiled code, without its backtrace.
+    with raises_tsrt("runtime", "extra_method", "cannot be multiplied") as info:
+        model(torch.randn(2, 19))
+    assert "Exception raised from" not in str(info.value)
+
+
+def test_allow_list_cannot_audit_a_package(aoti_packages):
+    with raises_tsrt("unsupported", "compiled AOTInductor package", "allow-list"):
+        tsrt.load(aoti_packages["extra_method"], allowed_ops=["aten::*", "prim::*"])
