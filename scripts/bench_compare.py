@@ -3,8 +3,8 @@
 
 Peers: eager PyTorch, TorchScript called from Python (traced; and frozen +
 optimize_for_inference), tsrt through the bindings and through ./infer --bench,
-ONNX Runtime (CPU provider, same thread count), torch.compile (inductor), and
-tsrt in bf16. Models: ResNet-18 (3x224x224), BERT-base (128 tokens, random
+tsrt running an AOTInductor package (.pt2), ONNX Runtime (CPU provider, same
+thread count), torch.compile (inductor), and tsrt in bf16. Models: ResNet-18 (3x224x224), BERT-base (128 tokens, random
 weights from BertConfig()), the zoo's small MLP; batch 1 and 8.
 
 The in-process peers are timed in interleaved rounds (peer A, B, C, A, B, C...)
@@ -41,7 +41,8 @@ import torch  # noqa: E402
 import tsrt  # noqa: E402
 from tsrt.spec import TensorSpec  # noqa: E402
 
-ALL_PEERS = ["eager", "torchscript", "torchscript_opt", "tsrt", "tsrt_infer", "onnxruntime", "compile", "tsrt_bf16"]
+ALL_PEERS = ["eager", "torchscript", "torchscript_opt", "tsrt", "tsrt_infer", "tsrt_aoti", "onnxruntime", "compile",
+             "tsrt_bf16"]
 REFERENCE_PEERS = ["eager", "torchscript", "torchscript_opt", "onnxruntime", "compile"]
 
 
@@ -176,6 +177,13 @@ def build_peers(model: BenchModel, wanted: list[str], work: Path, threads: int, 
         export_tsrt()
         return tsrt.load(tsrt_file, precision="bf16")
 
+    def tsrt_aoti() -> Callable:
+        package = work / f"{model.name}.pt2"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tsrt.export(module, example, package, format="aoti", input_specs=[model.spec], golden=1)
+        return tsrt.load(package)
+
     def compiled() -> Callable:
         fn = torch.compile(module)
 
@@ -190,6 +198,7 @@ def build_peers(model: BenchModel, wanted: list[str], work: Path, threads: int, 
     timed_setup("torchscript_opt", torchscript_opt)
     timed_setup("tsrt", tsrt_bindings)
     timed_setup("tsrt_bf16", tsrt_bf16)
+    timed_setup("tsrt_aoti", tsrt_aoti)
     timed_setup("onnxruntime", lambda: make_onnx_session(model, work / f"{model.name}.onnx", threads))
     timed_setup("compile", compiled)
     if "tsrt_infer" in wanted:
