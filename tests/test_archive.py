@@ -43,6 +43,23 @@ def test_flipped_weight_byte_is_refused_naming_the_entry(linear_file, tmp_path):
         tsrt.load(damaged)
 
 
+def test_flipped_byte_in_a_frozen_weight_is_refused(tmp_path):
+    """A frozen module (every tsrt export) keeps its weights as constants/N records,
+    checked beside the load like data/N."""
+    path = tmp_path / "frozen.pt"
+    torch.manual_seed(0)
+    torch.jit.save(torch.jit.freeze(torch.jit.script(torch.nn.Linear(8, 8).eval())), str(path))
+    names = [i.filename for i in zipfile.ZipFile(path).infolist()]
+    assert "frozen/constants/0" in names and not any("/data/" in n for n in names)
+    data = bytearray(path.read_bytes())
+    data[entry_data_offset(path, "constants/0") + 5] ^= 0x01
+    damaged = tmp_path / "frozen_flipped.pt"
+    damaged.write_bytes(bytes(data))
+    with raises_tsrt("invalid_model", "frozen/constants/0", "CRC-32"):
+        tsrt.load(damaged)
+    tsrt.load(damaged, verify_checksums=False)  # the switch really turns the check off
+
+
 @pytest.mark.parametrize("keep", [0.05, 0.3, 0.6, 0.9, 0.99])
 def test_truncated_files_are_refused(linear_file, tmp_path, keep):
     data = linear_file.read_bytes()

@@ -48,7 +48,12 @@ ModelFile identify_model_file(const std::string& path) {
     const size_t slash = name.find('/');
     return slash == std::string::npos ? name : name.substr(slash + 1);
   };
-  auto is_storage = [&](const std::string& name) { return starts_with(record_of(name), "data/"); };
+  // Tensor storages: data/N for parameters and buffers, constants/N for the weights
+  // of a frozen module (every tsrt export). Their CRCs are checked beside the load.
+  auto is_storage = [&](const std::string& name) {
+    const std::string record = record_of(name);
+    return starts_with(record, "data/") || starts_with(record, "constants/");
+  };
   ModelFile model_file;
   std::vector<std::string> records;
   for (ArchiveEntry& entry : check_archive(path, is_storage)) {
