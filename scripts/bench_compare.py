@@ -3,8 +3,10 @@
 
 Peers: eager PyTorch, TorchScript called from Python (traced; and frozen +
 optimize_for_inference), tsrt through the bindings and through ./infer --bench,
-tsrt running an AOTInductor package (.pt2), ONNX Runtime (CPU provider, same
-thread count), torch.compile (inductor), and tsrt in bf16. Models: ResNet-18 (3x224x224), BERT-base (128 tokens, random
+tsrt running an AOTInductor package (.pt2), tsrt on a file exported for the one
+shape timed (tsrt_fixed: where its oneDNN fusion of convolutions applies; the
+other tsrt peers use one file with a dynamic batch), ONNX Runtime (CPU provider,
+same thread count), torch.compile (inductor), and tsrt in bf16. Models: ResNet-18 (3x224x224), BERT-base (128 tokens, random
 weights from BertConfig()), the zoo's small MLP; batch 1 and 8.
 
 The in-process peers are timed in interleaved rounds (peer A, B, C, A, B, C...)
@@ -41,8 +43,8 @@ import torch  # noqa: E402
 import tsrt  # noqa: E402
 from tsrt.spec import TensorSpec  # noqa: E402
 
-ALL_PEERS = ["eager", "torchscript", "torchscript_opt", "tsrt", "tsrt_infer", "tsrt_aoti", "onnxruntime", "compile",
-             "tsrt_bf16"]
+ALL_PEERS = ["eager", "torchscript", "torchscript_opt", "tsrt", "tsrt_fixed", "tsrt_infer", "tsrt_aoti", "onnxruntime",
+             "compile", "tsrt_bf16"]
 REFERENCE_PEERS = ["eager", "torchscript", "torchscript_opt", "onnxruntime", "compile"]
 
 
@@ -206,13 +208,25 @@ def build_peers(model: BenchModel, wanted: list[str], work: Path, threads: int, 
     return peers, setup, tsrt_file
 
 
+def fixed_shape_peer(model: BenchModel, batch: int, work: Path) -> Callable:
+    """tsrt on a file exported for exactly this batch (no dynamic dimension)."""
+    path = work / f"{model.name}.fixed{batch}.pt"
+    example = model.inputs(batch)
+    spec = TensorSpec(model.spec.name, tuple(example[0].shape), model.spec.dtype, (), model.spec.value_range)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tsrt.export(model.module, example, path, mode="trace", input_specs=[spec], golden=1)
+    return tsrt.load(path)
+
+
 # ---- timing --------------------------------------------------------------------------
 
 def time_calls(fn: Callable, inputs: tuple, seconds: float, max_calls: int) -> list[float]:
-    """Latencies (ms) of calls made for about `seconds` (at least 3 calls)."""
+    """Latencies (ms) of calls made for about `seconds` (at least one call: a
+    2-second BERT call at batch 8 gets one a round, five over the run)."""
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
-    while len(latencies) < 3 or (time.perf_counter() < deadline and len(latencies) < max_calls):
+    while not latencies or (time.perf_counter() < deadline and len(latencies) < max_calls):
         start = time.perf_counter()
         fn(*inputs)
         latencies.append((time.perf_counter() - start) * 1e3)
@@ -249,9 +263,20 @@ class Row:
     notes: list[str] = field(default_factory=list)
 
 
+def cpu_has_bf16_units() -> bool:
+    """AMX-BF16 or AVX512-BF16: without them LibTorch emulates bfloat16 matrix
+    products, 10-100x slower than float32 (ResNet-18 here: 2.6 s a call)."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
 def run(args: argparse.Namespace) -> list[Row]:
     torch.set_num_threads(args.threads)
     wanted = [peer for peer in ALL_PEERS if peer not in args.skip]
+    if "tsrt_bf16" in wanted and not args.bf16 and not cpu_has_bf16_units():
+        wanted.remove("tsrt_bf16")
+        print("tsrt_bf16 left out: this CPU has no bfloat16 matrix units (--bf16 to time it anyway)",
+              file=sys.stderr)
     rows: list[Row] = []
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
@@ -263,9 +288,11 @@ def run(args: argparse.Namespace) -> list[Row]:
                 inputs = model.inputs(batch, seed=1)
                 with torch.inference_mode():
                     reference = model.module(*inputs)
+                if "tsrt_fixed" in wanted:
+                    peers["tsrt_fixed"] = fixed_shape_peer(model, batch, work)
                 errors = {name: max_abs_error(fn(*inputs), reference) for name, fn in peers.items()}
                 for fn in peers.values():  # warm-up (and torch.compile's recompile for this batch)
-                    for _ in range(3):
+                    for _ in range(2):
                         fn(*inputs)
                 samples: dict[str, list[float]] = {name: [] for name in peers}
                 for _ in range(args.rounds):
@@ -315,7 +342,9 @@ def targets(rows: list[Row]) -> list[dict[str, Any]]:
     for model, batch in sorted({(row.model, row.batch) for row in rows}):
         if model in ("resnet18", "bert"):
             check("tsrt <= 0.8x eager", model, batch, "tsrt", "eager", 0.8)
+            check("tsrt, fixed-shape file <= 0.8x eager", model, batch, "tsrt_fixed", "eager", 0.8)
         check("tsrt <= 1.0x ONNX Runtime", model, batch, "tsrt", "onnxruntime", 1.0)
+        check("tsrt, fixed-shape file <= 1.0x ONNX Runtime", model, batch, "tsrt_fixed", "onnxruntime", 1.0)
         if model == "mlp":
             check("tsrt C++ call (./infer) <= 0.5x eager Python call", model, batch, "tsrt_infer", "eager", 0.5)
         if model in ("resnet18", "bert"):
@@ -368,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-calls", type=int, default=20000, help="calls per peer per round at most")
     parser.add_argument("--skip", default="", type=lambda s: [p for p in s.split(",") if p],
                         help=f"peers to leave out, from: {', '.join(ALL_PEERS)}")
+    parser.add_argument("--bf16", action="store_true", help="time tsrt in bf16 even on a CPU without bf16 units")
     parser.add_argument("--out", type=Path, default=ROOT / "bench_results")
     args = parser.parse_args(argv)
     unknown = set(args.skip) - set(ALL_PEERS)

@@ -3,12 +3,14 @@ PyTorch, says what it applied, and bf16 stays within its own tolerance."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 import models
 import tsrt
-from parity import Errors, zoo_parity
+from parity import Errors, compare, zoo_parity
 from tsrt.export import export_zoo_entry
 
 SEEDS = (21, 22)
@@ -45,20 +47,51 @@ def test_default_load_says_what_it_applied(zoo_dir):
     assert "graph executor: runs the optimised graph as is" in steps
 
 
-def test_convolutions_get_onednn_fusion_compiled_at_load(zoo_dir):
-    steps = tsrt.load(zoo_dir / "resnet_cnn.trace.pt").optimizations
+@pytest.fixture(scope="module")
+def fixed_shape_cnn(tmp_path_factory) -> str:
+    """The zoo CNN exported for one input shape only: where oneDNN fusion applies."""
+    entry = models.get("resnet_cnn")
+    path = tmp_path_factory.mktemp("fixed") / "cnn.pt"
+    specs = [dataclasses.replace(spec, dynamic_dims=()) for spec in entry.inputs]
+    tsrt.export(entry.build(), entry.example_inputs(), path, mode="trace", input_specs=specs,
+                tolerance=entry.tolerance)
+    return str(path)
+
+
+def test_fixed_shape_convolutions_get_onednn_fusion_compiled_at_load(fixed_shape_cnn):
+    steps = tsrt.load(fixed_shape_cnn).optimizations
     assert any(step.startswith("oneDNN Graph fusion of convolutions") for step in steps), steps
     assert not any(step.startswith("optimize_for_inference") for step in steps), steps
     assert "warmed up forward (2 calls at the declared shapes)" in steps
     assert any(step.startswith("graph executor: profiling") for step in steps), steps
-    steps = tsrt.load(zoo_dir / "resnet_cnn.trace.pt", onednn_fusion=False).optimizations
+    steps = tsrt.load(fixed_shape_cnn, onednn_fusion=False).optimizations
     assert any(step.startswith("optimize_for_inference (") for step in steps), steps
 
 
-def test_onednn_fusion_does_not_leak_into_other_torchscript(zoo_dir):
-    """The fuser is a process-wide LibTorch pass: after tsrt loads a CNN with it,
+def test_onednn_fusion_matches_eager(fixed_shape_cnn):
+    entry = models.get("resnet_cnn")
+    loaded = tsrt.load(fixed_shape_cnn)
+    eager = entry.build()
+    for seed in SEEDS + (23,):
+        inputs = entry.example_inputs(seed=seed)
+        with torch.no_grad():
+            expected = eager(*inputs)
+        for _ in range(3):
+            compare(loaded(*inputs), expected, entry.tolerance.atol, entry.tolerance.rtol)
+
+
+def test_dynamic_shapes_keep_optimize_for_inference(zoo_dir):
+    """Fused partitions are compiled per shape; other shapes would run unfused."""
+    steps = tsrt.load(zoo_dir / "resnet_cnn.trace.pt").optimizations
+    assert any(step.startswith("oneDNN Graph fusion skipped: the file declares dynamic dimensions") for step in steps)
+    assert any(step.startswith("optimize_for_inference (") for step in steps), steps
+
+
+def test_onednn_fusion_does_not_leak_into_other_torchscript(fixed_shape_cnn):
+    """The fuser is a process-wide LibTorch pass: after tsrt runs a CNN with it,
     TorchScript compiled later in the process must not be fused."""
-    tsrt.load(zoo_dir / "resnet_cnn.trace.pt")
+    model = tsrt.load(fixed_shape_cnn)
+    model(*models.get("resnet_cnn").example_inputs(seed=1))
     module = torch.jit.freeze(torch.jit.script(models.get("resnet_cnn").build()).eval())
     x = models.get("resnet_cnn").example_inputs(seed=0)
     with torch.no_grad():
@@ -66,16 +99,6 @@ def test_onednn_fusion_does_not_leak_into_other_torchscript(zoo_dir):
             module(*x)
     graph = str(torch.jit.last_executed_optimized_graph())
     assert "LlgaFusion" not in graph and "oneDNNFusion" not in graph
-
-
-def test_switches_are_reported(zoo_dir):
-    steps = tsrt.load(zoo_dir / "resnet_cnn.trace.pt", optimize=False, onednn_fusion=False, inference_mode=False,
-                      jit_optimize=True,
-                      warmup=3).optimizations
-    assert "optimize_for_inference off" in steps
-    assert "InferenceMode off (autograd state is kept)" in steps
-    assert any(step.startswith("graph executor: profiling") for step in steps), steps
-    assert "warmed up forward (3 calls at the declared shapes)" in steps
 
 
 @pytest.fixture(scope="module")

@@ -23,16 +23,16 @@ class Backend {
   virtual std::string format() const = 0;
   /// Load-time optimisation, called once after the file's own operators were
   /// audited (the allow-list judges the file, not what tsrt rewrote it into).
-  /// Appends a line per step to `applied`.
-  virtual void optimize(const OptimizeOptions& options, std::vector<std::string>& applied) {
+  /// `fixed_shapes`: the metadata declares every input of every method with no
+  /// dynamic dimension. Appends a line per step to `applied`.
+  virtual void optimize(const OptimizeOptions& options, bool fixed_shapes, std::vector<std::string>& applied) {
     (void)options;
+    (void)fixed_shapes;
     applied.push_back(format() + ": no load-time optimisation");
   }
   /// Calls at the declared input shapes that load should make before the model
   /// serves (a backend that compiles lazily asks for them), beyond what the user asked.
   virtual int warmup_calls_wanted() const { return 0; }
-  /// Runs load's warm-up calls; a backend may set up compilation around them.
-  virtual void warm_up(const std::function<void()>& calls) { calls(); }
   virtual std::vector<std::string> method_names() const = 0;
   /// The schema-derived signature (no metadata); `method` is known to exist.
   virtual MethodSignature schema_signature(const std::string& method) const = 0;

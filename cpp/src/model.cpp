@@ -120,7 +120,13 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
     }
   }
   try {
-    loaded->backend->optimize(options.optimize, loaded->optimizations);
+    bool fixed_shapes = loaded->metadata.has_value();
+    if (fixed_shapes) {
+      for (const auto& [method, described] : loaded->metadata->methods) {
+        for (const TensorSpec& spec : described.inputs) fixed_shapes &= spec.dynamic_dims.empty();
+      }
+    }
+    loaded->backend->optimize(options.optimize, fixed_shapes, loaded->optimizations);
   } catch (const c10::Error& e) {
     throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' could not be optimised: " +
                                               summarize_torch_error(e.what_without_backtrace()) +
@@ -145,7 +151,7 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   Model model(loaded);
   const int warmup_runs = std::max(options.optimize.warmup_runs, loaded->backend->warmup_calls_wanted());
   if (warmup_runs > 0) {
-    loaded->backend->warm_up([&] { loaded->optimizations.push_back(model.warm_up(warmup_runs)); });
+    loaded->optimizations.push_back(model.warm_up(warmup_runs));
   }
   loaded->load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return model;

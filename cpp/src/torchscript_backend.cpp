@@ -46,8 +46,8 @@ class TorchScriptBackend final : public Backend {
 
   std::string format() const override { return "torchscript"; }
 
-  void optimize(const OptimizeOptions& options, std::vector<std::string>& applied) override {
-    OptimizedModule optimized = optimize_torchscript(std::move(module_), options, device_, applied);
+  void optimize(const OptimizeOptions& options, bool fixed_shapes, std::vector<std::string>& applied) override {
+    OptimizedModule optimized = optimize_torchscript(std::move(module_), options, device_, fixed_shapes, applied);
     module_ = std::move(optimized.module);
     compute_dtype_ = precision_dtype(options.precision);
     graph_executor_optimize_ = optimized.graph_executor_optimize;
@@ -55,11 +55,6 @@ class TorchScriptBackend final : public Backend {
     onednn_fusion_ = optimized.onednn_fusion;
   }
 
-  void warm_up(const std::function<void()>& calls) override {
-    if (!onednn_fusion_) return calls();
-    OneDnnFusionWindow window;
-    calls();
-  }
 
   int warmup_calls_wanted() const override { return warmup_calls_; }
 
@@ -172,6 +167,8 @@ class TorchScriptBackend final : public Backend {
       no_inference_mode.emplace(false);
       no_grad.emplace();
     }
+    std::optional<OneDnnFusionWindow> onednn_window;
+    if (onednn_fusion_) onednn_window.emplace();
     if (compute_dtype_ == at::kFloat) return module_.get_method(method)(std::move(inputs));
     // float32 inputs are cast on entry: a traced convolution is aten::_convolution,
     // which autocast leaves alone, so it must see activations of its weights' type.

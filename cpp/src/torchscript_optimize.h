@@ -14,20 +14,17 @@
 namespace tsrt::detail {
 
 /// While one exists, LibTorch's profiling executor runs the oneDNN Graph fuser on
-/// the graphs it compiles. The fuser is a process-wide pass: it is on only while
-/// tsrt warms up a model that asked for it (its compiled plan keeps the fusion),
-/// so other TorchScript in the process (Python's, other models') never sees it.
-/// Windows are serialised.
+/// the graphs it compiles. The fuser is a process-wide pass, so it is registered
+/// only while a call of a model that asked for it is running (the executor
+/// compiles a new input shape inside such a call): other TorchScript in the
+/// process is compiled without it, and tsrt's other models run with the executor's
+/// optimiser off, which runs no passes at all.
 class OneDnnFusionWindow {
  public:
   OneDnnFusionWindow();
   ~OneDnnFusionWindow();
   OneDnnFusionWindow(const OneDnnFusionWindow&) = delete;
   OneDnnFusionWindow& operator=(const OneDnnFusionWindow&) = delete;
-
- private:
-  static std::mutex& mutex();
-  std::lock_guard<std::mutex> lock_;
 };
 
 struct OptimizedModule {
@@ -36,15 +33,16 @@ struct OptimizedModule {
   bool graph_executor_optimize = false;
   /// Calls at the declared shapes that load should make before serving.
   int warmup_calls = 0;
-  /// Compile those calls inside a OneDnnFusionWindow.
+  /// Run every call inside a OneDnnFusionWindow.
   bool onednn_fusion = false;
 };
 
-/// Returns the module to run and how. Appends a line per step to `applied`,
+/// Returns the module to run and how. oneDNN fusion is used only when
+/// `fixed_shapes` (the file declares no dynamic dimension). Appends a line per step to `applied`,
 /// including the steps that were skipped and why (a module that cannot be frozen
 /// still runs). Throws Error(kUnsupported) for a precision the device cannot run.
 OptimizedModule optimize_torchscript(torch::jit::Module module, const OptimizeOptions& options, c10::Device device,
-                                     std::vector<std::string>& applied);
+                                     bool fixed_shapes, std::vector<std::string>& applied);
 
 /// The scalar type of `precision` (kFloat for kFloat32).
 c10::ScalarType precision_dtype(Precision precision);
