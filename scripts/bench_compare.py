@@ -97,6 +97,22 @@ def build_models(names: list[str]) -> list[BenchModel]:
 
 # ---- peers: each builds a callable f(*inputs) once per model --------------------------
 
+def under(mode: Callable, fn: Callable) -> Callable:
+    """fn(*inputs) called inside `mode()` (torch.inference_mode, torch.no_grad)."""
+    def call(*inputs):
+        with mode():
+            return fn(*inputs)
+    return call
+
+
+def export_quietly(module: torch.nn.Module, example: tuple, path: Path, spec: TensorSpec, **options: Any) -> Path:
+    """tsrt.export with one golden pair, its TracerWarnings silenced (they are the model's, not ours)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tsrt.export(module, example, path, input_specs=[spec], golden=1, **options)
+    return path
+
+
 def make_onnx_session(model: BenchModel, path: Path, threads: int) -> Callable:
     import onnxruntime as ort
     example = model.inputs(1)
@@ -116,11 +132,10 @@ def make_onnx_session(model: BenchModel, path: Path, threads: int) -> Callable:
 
 
 def build_peers(model: BenchModel, wanted: list[str], work: Path, threads: int, log: Callable[[str], None]
-                ) -> tuple[dict[str, Callable], dict[str, float], Path]:
-    """The callables, their set-up times (s), and the tsrt file for ./infer."""
+                ) -> tuple[dict[str, Callable], Path]:
+    """The callables (their set-up times are logged), and the tsrt file for ./infer."""
     module, example = model.module, model.inputs(1)
     peers: dict[str, Callable] = {}
-    setup: dict[str, float] = {}
 
     def timed_setup(name: str, make: Callable[[], Callable]) -> None:
         if name not in wanted:
@@ -131,45 +146,30 @@ def build_peers(model: BenchModel, wanted: list[str], work: Path, threads: int, 
         except Exception as error:  # a peer that cannot run this model is reported, not fatal
             log(f"  {name}: skipped ({type(error).__name__}: {str(error).splitlines()[0][:160]})")
             return
-        setup[name] = time.perf_counter() - start
-        log(f"  {name}: ready in {setup[name]:.1f} s")
+        log(f"  {name}: ready in {time.perf_counter() - start:.1f} s")
 
     def eager() -> Callable:
-        def call(*inputs):
-            with torch.inference_mode():
-                return module(*inputs)
-        return call
+        return under(torch.inference_mode, module)
 
+    # TorchScript from Python runs under no_grad, not inference_mode: its profiling
+    # executor with InferenceMode and the TensorExpr fuser recompiles on every call
+    # (tsrt's ./infer --bench --jit-optimize shows it), which would be unfair to it.
     def torchscript() -> Callable:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            traced = torch.jit.trace(module, example)
-
-        # no_grad, not inference_mode: TorchScript's profiling executor with
-        # InferenceMode and the TensorExpr fuser recompiles on every call (tsrt's
-        # ./infer --bench --jit-optimize shows it), which would be unfair to it.
-        def call(*inputs):
-            with torch.no_grad():
-                return traced(*inputs)
-        return call
+            return under(torch.no_grad, torch.jit.trace(module, example))
 
     def torchscript_opt() -> Callable:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            optimized = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(module, example).eval()))
-
-        def call(*inputs):
-            with torch.no_grad():
-                return optimized(*inputs)
-        return call
+            traced = torch.jit.trace(module, example).eval()
+            return under(torch.no_grad, torch.jit.optimize_for_inference(torch.jit.freeze(traced)))
 
     tsrt_file = work / f"{model.name}.pt"
 
     def export_tsrt() -> None:
         if not tsrt_file.exists():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                tsrt.export(module, example, tsrt_file, mode="trace", input_specs=[model.spec], golden=1)
+            export_quietly(module, example, tsrt_file, model.spec, mode="trace")
 
     def tsrt_bindings() -> Callable:
         export_tsrt()
@@ -180,18 +180,10 @@ def build_peers(model: BenchModel, wanted: list[str], work: Path, threads: int, 
         return tsrt.load(tsrt_file, precision="bf16")
 
     def tsrt_aoti() -> Callable:
-        package = work / f"{model.name}.pt2"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tsrt.export(module, example, package, format="aoti", input_specs=[model.spec], golden=1)
-        return tsrt.load(package)
+        return tsrt.load(export_quietly(module, example, work / f"{model.name}.pt2", model.spec, format="aoti"))
 
     def compiled() -> Callable:
-        fn = torch.compile(module)
-
-        def call(*inputs):
-            with torch.inference_mode():
-                return fn(*inputs)
+        call = under(torch.inference_mode, torch.compile(module))
         call(*example)  # compile now, not in the first timed round
         return call
 
@@ -205,7 +197,7 @@ def build_peers(model: BenchModel, wanted: list[str], work: Path, threads: int, 
     timed_setup("compile", compiled)
     if "tsrt_infer" in wanted:
         export_tsrt()
-    return peers, setup, tsrt_file
+    return peers, tsrt_file
 
 
 def fixed_shape_peer(model: BenchModel, batch: int, work: Path) -> Callable:
@@ -213,10 +205,7 @@ def fixed_shape_peer(model: BenchModel, batch: int, work: Path) -> Callable:
     path = work / f"{model.name}.fixed{batch}.pt"
     example = model.inputs(batch)
     spec = TensorSpec(model.spec.name, tuple(example[0].shape), model.spec.dtype, (), model.spec.value_range)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tsrt.export(model.module, example, path, mode="trace", input_specs=[spec], golden=1)
-    return tsrt.load(path)
+    return tsrt.load(export_quietly(model.module, example, path, spec, mode="trace"))
 
 
 # ---- timing --------------------------------------------------------------------------
@@ -283,7 +272,7 @@ def run(args: argparse.Namespace) -> list[Row]:
         work = Path(tmp)
         for model in build_models(args.models):
             log(f"{model.name}: setting up peers")
-            peers, setup, tsrt_file = build_peers(model, wanted, work, args.threads, log)
+            peers, tsrt_file = build_peers(model, wanted, work, args.threads, log)
             for batch in args.batches:
                 inputs = model.inputs(batch, seed=1)
                 with torch.inference_mode():
