@@ -861,19 +861,19 @@ class FuzzReport:
     def by_outcome(self) -> Counter:
         return Counter(r.result.outcome for r in self.results)
 
-    @property
-    def by_kind(self) -> dict[str, Counter]:
+    def _outcomes_by(self, key: Callable[[CaseResult], str]) -> dict[str, Counter]:
         table: dict[str, Counter] = {}
         for r in self.results:
-            table.setdefault(r.case.kind, Counter())[r.result.outcome] += 1
+            table.setdefault(key(r), Counter())[r.result.outcome] += 1
         return table
 
     @property
+    def by_kind(self) -> dict[str, Counter]:
+        return self._outcomes_by(lambda r: r.case.kind)
+
+    @property
     def by_route(self) -> dict[str, Counter]:
-        table: dict[str, Counter] = {}
-        for r in self.results:
-            table.setdefault(r.result.route, Counter())[r.result.outcome] += 1
-        return table
+        return self._outcomes_by(lambda r: r.result.route)
 
     @property
     def findings(self) -> list[CaseResult]:
