@@ -116,7 +116,7 @@ def _examples_from_flags(example_flags: list[str], dynamic_flags: list[str]) -> 
     """TensorSpecs (with dynamic dims) and random example tensors from --example/--dynamic."""
     import torch
 
-    from tsrt.spec import TensorSpec
+    from tsrt.spec import TensorSpec, default_dynamic_dims
 
     specs = [TensorSpec.parse(text) for text in example_flags]
     dynamic = _parse_dynamic(dynamic_flags)
@@ -124,7 +124,8 @@ def _examples_from_flags(example_flags: list[str], dynamic_flags: list[str]) -> 
     if unknown:
         raise ValueError(f"--dynamic names unknown inputs: {', '.join(sorted(unknown))}")
     generator = torch.Generator().manual_seed(0)
-    specs = [TensorSpec(s.name, s.shape, s.dtype, tuple(dynamic.get(s.name, (0,) if s.shape else ()))) for s in specs]
+    specs = [TensorSpec(s.name, s.shape, s.dtype, tuple(dynamic.get(s.name, default_dynamic_dims(len(s.shape)))))
+             for s in specs]
     return specs, {s.name: s.random(generator) for s in specs}
 
 

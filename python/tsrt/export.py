@@ -21,7 +21,7 @@ import torch
 
 from tsrt import capture, normalize
 from tsrt.outputs import flatten_outputs
-from tsrt.spec import TensorSpec, Tolerance
+from tsrt.spec import TensorSpec, Tolerance, default_dynamic_dims
 
 FORMAT_VERSION = 1
 METADATA_FILE = "tsrt.json"
@@ -79,7 +79,7 @@ def _specs_for(example_inputs: Sequence[torch.Tensor], names: Sequence[str],
     for name, tensor in zip(names, example_inputs):
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"example input '{name}' is a {type(tensor).__name__}; pass input_specs for non-tensor inputs")
-        dims = tuple(dynamic.get(name, ())) if dynamic is not None else ((0,) if tensor.dim() else ())
+        dims = tuple(dynamic.get(name, ())) if dynamic is not None else default_dynamic_dims(tensor.dim())
         specs.append(TensorSpec(name, tuple(tensor.shape), tensor.dtype, dims))
     return tuple(specs)
 

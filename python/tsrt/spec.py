@@ -43,6 +43,12 @@ def dtype_from_name(name: str) -> torch.dtype:
         raise ValueError(f"unknown dtype '{name}'; expected one of {', '.join(_DTYPES)}") from None
 
 
+def default_dynamic_dims(rank: int) -> tuple[int, ...]:
+    """The dims that vary when an input's are not declared: the batch dimension (0)
+    of every input that has one."""
+    return (0,) if rank else ()
+
+
 @dataclass(frozen=True)
 class TensorSpec:
     """One tensor input of a model.
