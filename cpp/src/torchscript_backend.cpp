@@ -51,12 +51,11 @@ class TorchScriptBackend final : public Backend {
     module_ = std::move(optimized.module);
     compute_dtype_ = precision_dtype(options.precision);
     graph_executor_optimize_ = optimized.graph_executor_optimize;
-    warmup_calls_ = optimized.warmup_calls;
     onednn_fusion_ = optimized.onednn_fusion;
   }
 
 
-  int warmup_calls_wanted() const override { return warmup_calls_; }
+  int warmup_calls_wanted() const override { return onednn_fusion_ ? kOneDnnCompileCalls : 0; }
 
   std::vector<std::string> method_names() const override {
     std::vector<std::string> names;
@@ -190,7 +189,6 @@ class TorchScriptBackend final : public Backend {
   c10::Device device_;
   c10::ScalarType compute_dtype_ = at::kFloat;  // or the lower precision the outputs come back from
   bool graph_executor_optimize_ = true;         // LibTorch's own default until optimize() says otherwise
-  int warmup_calls_ = 0;
   bool onednn_fusion_ = false;
 };
 

@@ -163,7 +163,6 @@ OptimizedModule optimize_torchscript(torch::jit::Module module, const OptimizeOp
   if (fuse_with_onednn) {
     result.onednn_fusion = true;
     result.graph_executor_optimize = true;
-    result.warmup_calls = 2;
     applied.push_back("oneDNN Graph fusion of convolutions with their bias/batchnorm/add/ReLU (compiled at the "
                       "first two calls of each input shape; load warms up the declared ones)");
   } else if (!options.optimize_for_inference) {

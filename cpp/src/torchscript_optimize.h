@@ -31,11 +31,14 @@ struct OptimizedModule {
   torch::jit::Module module;
   /// Run with LibTorch's graph executor optimising (oneDNN fusion needs it).
   bool graph_executor_optimize = false;
-  /// Calls at the declared shapes that load should make before serving.
-  int warmup_calls = 0;
-  /// Run every call inside a OneDnnFusionWindow.
+  /// Run every call inside a OneDnnFusionWindow; load must then make
+  /// kOneDnnCompileCalls calls at the declared shapes before serving.
   bool onednn_fusion = false;
 };
+
+/// The profiling executor profiles on the first call of a shape and compiles (and
+/// fuses) on the second.
+constexpr int kOneDnnCompileCalls = 2;
 
 /// Returns the module to run and how. oneDNN fusion is used only when
 /// `fixed_shapes` (the file declares no dynamic dimension). Appends a line per step to `applied`,
