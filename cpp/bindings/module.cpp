@@ -46,14 +46,20 @@ py::dict signature_to_dict(const MethodSignature& signature) {
   return out;
 }
 
+// Python positional arguments as IValues, each named by position in errors.
+std::vector<c10::IValue> positional_inputs(const py::tuple& args) {
+  std::vector<c10::IValue> inputs;
+  inputs.reserve(args.size());
+  for (size_t i = 0; i < args.size(); ++i) inputs.push_back(to_ivalue(args[i], "input " + std::to_string(i)));
+  return inputs;
+}
+
 // Runs `method` with positional `args` and keyword `kwargs` (matched to the
 // method's argument names).
 py::object run(const Model& model, const std::string& method, const py::tuple& args, const py::dict& kwargs) {
   c10::IValue output;
   if (kwargs.empty()) {
-    std::vector<c10::IValue> inputs;
-    inputs.reserve(args.size());
-    for (size_t i = 0; i < args.size(); ++i) inputs.push_back(to_ivalue(args[i], "input " + std::to_string(i)));
+    std::vector<c10::IValue> inputs = positional_inputs(args);
     py::gil_scoped_release no_gil;
     output = model.run(method, std::move(inputs));
   } else {
@@ -143,8 +149,7 @@ PYBIND11_MODULE(_C, m) {
       .def("benchmark", [](const Model& model, const std::string& method, const py::tuple& args, int warmup_iters,
                            double warmup_seconds, int64_t iters, double duration_seconds, int concurrency,
                            int profile_iters, int profile_top) {
-        std::vector<c10::IValue> inputs;
-        for (size_t i = 0; i < args.size(); ++i) inputs.push_back(to_ivalue(args[i], "input " + std::to_string(i)));
+        const std::vector<c10::IValue> inputs = positional_inputs(args);
         BenchmarkOptions options;
         options.method = method;
         options.warmup_iters = warmup_iters;
