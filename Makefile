@@ -63,7 +63,7 @@ $(VENV)/.build-stamp: $(VENV)/.setup-stamp $(CPP_SOURCES)
 build: $(VENV)/.build-stamp
 
 # --- the main job -------------------------------------------------------------
-$(ARTIFACTS)/$(DEMO_MODEL).pt: $(VENV)/.build-stamp $(PY_SOURCES) models/$(DEMO_MODEL).py
+$(ARTIFACTS)/$(DEMO_MODEL).pt: $(VENV)/.build-stamp $(PY_SOURCES)
 	$(PY) -m tsrt.cli export --zoo $(DEMO_MODEL) -o $@
 
 demo: $(ARTIFACTS)/$(DEMO_MODEL).pt
