@@ -138,16 +138,20 @@ def _add_extra_files(path: Path, files: Mapping[str, bytes]) -> None:
 
 
 class _PlainOutputs(torch.nn.Module):
-    """`module` with its outputs made plain (outputs.to_plain): torch.export records the
+    """`module` called with positional inputs (passed on as keywords when `names` is
+    given), its outputs made plain (outputs.to_plain): torch.export records the
     output structure in the package, and libtsrt rebuilds builtin tuples, lists and
     dicts, not a ModelOutput or a cache class."""
 
-    def __init__(self, module: torch.nn.Module) -> None:
+    def __init__(self, module: torch.nn.Module, names: Sequence[str] | None) -> None:
         super().__init__()
         self.module = module
+        self.names = list(names) if names else None
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        return to_plain(self.module(*args, **kwargs))
+    def forward(self, *inputs: Any) -> Any:
+        if self.names:
+            return to_plain(self.module(**dict(zip(self.names, inputs))))
+        return to_plain(self.module(*inputs))
 
 
 def _automatic_dims(program: torch.export.ExportedProgram, specs: Sequence[TensorSpec]) -> tuple[TensorSpec, ...]:
@@ -182,18 +186,13 @@ def export_aoti(module: torch.nn.Module, inputs: ExampleInputs, path: str | Path
             try:
                 with _quiet_torch_logs():
                     if method == "forward":
-                        # Keyword inputs go in as kwargs, in forward's order: the package then
-                        # takes them positionally in that order, as the metadata lists them.
-                        auto = probe_dims
-                        dynamic = _dynamic_shapes(method_inputs, automatic=auto)
-                        captured = _PlainOutputs(module)
-                        if inputs.by_keyword:
-                            programs[method] = torch.export.export(
-                                captured, (), kwargs=dict(zip(inputs.names, example)),
-                                dynamic_shapes={"kwargs": dict(zip(inputs.names, dynamic))}, strict=False)
-                        else:
-                            programs[method] = torch.export.export(captured, example, dynamic_shapes=(dynamic,),
-                                                                   strict=False)
+                        # Keyword inputs are passed on as keywords, in forward's order: the
+                        # package takes them positionally in that order, as the metadata lists them.
+                        captured = _PlainOutputs(module, inputs.names if inputs.by_keyword else None)
+                        # The wrapper takes *inputs: one entry holding every input's dims.
+                        programs[method] = torch.export.export(
+                            captured, example, dynamic_shapes=(_dynamic_shapes(method_inputs, probe_dims),),
+                            strict=False)
                     else:
                         # The wrapper takes *inputs: one entry holding every input's dims.
                         programs[method] = torch.export.export(

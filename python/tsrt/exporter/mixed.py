@@ -48,12 +48,19 @@ def mixed(module: torch.nn.Module, example_inputs: tuple, check: Callable[[Captu
     the first combination that passes `check` wins.
 
     The candidates are the classes whose code the trace's TracerWarnings point at
-    (`traced`'s findings), innermost first; without such warnings, the direct children.
+    (`traced`'s findings), innermost first; when the trace diverged without such
+    warnings, the classes of the direct children.
     Each candidate costs a script and a trace, so the search stops at
     `budget_seconds`. Submodules are swapped in place and put back: no copy of the
     model is made, whatever its size."""
     started = time.perf_counter()
-    classes = _warned_classes(module, traced.findings if traced else [])
+    findings = traced.findings if traced else []
+    classes = _warned_classes(module, findings)
+    if not classes and any(froze_decisions_in(f) for f in findings):
+        # The frozen decisions are in code no submodule's forward holds (a library's
+        # mask helper, a function): scripting a submodule cannot reach them.
+        return Capture(None, "mixed", [Finding("mixed", "the TracerWarnings point at code outside every "
+                                               "submodule's forward, so no submodule was scripted")])
     if not classes:
         classes = list(dict.fromkeys(type(child) for _, child in module.named_children()))
     tried: list[str] = []
