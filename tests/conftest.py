@@ -11,6 +11,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # models/ lives at the repo root
 
 import models  # noqa: E402
+
+# With torchvision installed (make setup, for the corpus), `import transformers` imports it
+# too, and PyPI's CUDA-built torchvision needs its operators defined first.
+from tsrt.testing import corpus as _corpus  # noqa: E402
+
+if _corpus.library_available("torchvision"):
+    from tsrt.testing import torchvision_ops  # noqa: E402
+
+    torchvision_ops.install()
 from tsrt.export import export_zoo_entry  # noqa: E402
 
 INFER = ROOT / "infer"
