@@ -180,7 +180,8 @@ def run_child(name: str, fmt: str, workdir: Path, quick: bool) -> dict:
 
     def progress(line: str) -> None:
         stages.append((line, time.perf_counter()))
-        print(f"[{name}] {line}", file=sys.stderr, flush=True)
+        # with the wall-clock time: the parent reads the stages back if it kills us
+        print(f"[{name}] +{time.time():.2f} {line}", file=sys.stderr, flush=True)
 
     result["rss_before_export_mb"] = _rss_mb()
     started = time.perf_counter()
@@ -250,9 +251,16 @@ def _spawn(name: str, fmt: str, workdir: Path, limit: float, quick: bool) -> dic
         result = {"model": name, "format": fmt, "ok": False}
         tail = (workdir / f"{name}.{fmt}.log").read_text().strip().splitlines()
         if timed_out:
-            stages = [line for line in tail if line.startswith(f"[{name}]")]
+            marks = []
+            for line in tail:
+                if line.startswith(f"[{name}] +"):
+                    seconds, stage = line.split("] +", 1)[1].split(" ", 1)
+                    marks.append((stage, float(seconds)))
             result["error"] = f"time limit: killed after {limit:.0f} s" + \
-                (f" (last stage: {stages[-1].split('] ', 1)[1]})" if stages else "")
+                (f" (last stage: {marks[-1][0]})" if marks else "")
+            # each stage's seconds; the last one ran until the kill
+            ends = [t for _, t in marks[1:]] + [time.time()]
+            result["stages_s"] = {stage: round(end - t, 2) for (stage, t), end in zip(marks, ends)}
         else:
             result["error"] = f"child exited {process.returncode}: {tail[-1] if tail else ''}"[:400]
     result["child_s"] = elapsed
@@ -293,7 +301,9 @@ def table(results: dict) -> str:
         ts, aoti = by_format.get("torchscript", {}), by_format.get("aoti", {})
         base = ts.get("baseline", {})
         baseline = ("ok" if base.get("ok") else ("wrong" if "max_abs" in base else "error")) if base else ""
-        if ts.get("ok"):
+        if not ts:
+            mode = "not run"
+        elif ts.get("ok"):
             mode = f"{ts.get('mode')}: {ts.get('reason', '')}"
         else:
             mode = f"FAILED: {ts.get('error', '')}"
