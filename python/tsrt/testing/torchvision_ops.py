@@ -84,6 +84,11 @@ def _nms_cpu(dets: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> 
     return order[torch.tensor(keep, dtype=torch.long)]
 
 
+def _has_ops() -> bool:
+    """torchvision.extension._has_ops once nms/roi_align have CPU kernels."""
+    return True
+
+
 def install() -> Any:
     """Defines torchvision's operators (once per process) and imports torchvision.
 
@@ -113,6 +118,8 @@ def install() -> Any:
         _libraries.append(cpu)
         # torchvision.ops asks this before calling its operators; they have CPU kernels now.
         # roi_align imported the function by name: without this it would torch.compile.
-        extension._has_ops = lambda: True
-        importlib.import_module("torchvision.ops.roi_align")._has_ops = extension._has_ops
+        # A named function, not a lambda: scripting (batched_nms is script_if_tracing)
+        # compiles it from its source.
+        extension._has_ops = _has_ops
+        importlib.import_module("torchvision.ops.roi_align")._has_ops = _has_ops
     return torchvision
