@@ -25,6 +25,8 @@ import torch
 SCHEMAS = (
     "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
     "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+    # called (not given a meta kernel) by ops/boxes.py; scripting a detection model compiles the call
+    "box_iou_rotated(Tensor boxes1, Tensor boxes2) -> Tensor",
     "roi_align(Tensor input, Tensor rois, float spatial_scale, SymInt pooled_height, SymInt pooled_width, "
     "int sampling_ratio, bool aligned) -> Tensor",
     "_roi_align_backward(Tensor grad, Tensor rois, float spatial_scale, SymInt pooled_height, "
