@@ -286,6 +286,16 @@ def _shape_checks(result: dict) -> str:
     return f"{passed}/{len(keys)}"
 
 
+def _short(error: str) -> str:
+    """An error for a table cell: without the file's path and the sentence every mismatch repeats."""
+    import re
+
+    error = re.sub(r"export of \S+?: ", "", error or "")
+    error = error.replace("the saved model does not match eager PyTorch when run by libtsrt: ", "libtsrt != eager: ")
+    error = error.replace(" outside atol 0.000010 + rtol 0.000100 * |expected|", " > default tol")
+    return error[:170].replace("|", "/")
+
+
 def _stage(progress_line: str) -> str:
     """A short name for a stage from export's progress line."""
     if "submodule" in progress_line:
@@ -306,7 +316,8 @@ def table(results: dict) -> str:
         elif ts.get("ok"):
             mode = f"{ts.get('mode')}: {ts.get('reason', '')}"
         else:
-            mode = f"FAILED: {ts.get('error', '')}"
+            left = "; file left at the output path" if ts.get("file_left_at_path") else ""
+            mode = f"FAILED: {_short(ts.get('error', ''))}{left}"
         dynamic = "; ".join(f"{k}:{v}" for k, v in ts.get("dynamic", {}).items())
         tol = ts.get("tolerance", {})
         tolerance = f"{tol.get('atol', ''):g}/{tol.get('rtol', ''):g}" if tol else ""
@@ -316,12 +327,13 @@ def table(results: dict) -> str:
             shapes = _shape_checks(aoti)
             pt2 = f"ok {_fmt(aoti.get('max_abs'))}, {shapes} runs, {_fmt(aoti.get('export_s'), 3)} s"
         elif aoti:
-            pt2 = f"FAILED: {aoti.get('error', '')}"
+            left = "; file left at the output path" if aoti.get("file_left_at_path") else ""
+            pt2 = f"FAILED: {_short(aoti.get('error', ''))}{left}"
         else:
             pt2 = "not run"
-        cells = [name, baseline, mode.replace("|", "/")[:160], dynamic, tolerance, _fmt(ts.get("max_abs")),
+        cells = [name, baseline, mode.replace("|", "/")[:220], dynamic, tolerance, _fmt(ts.get("max_abs")),
                  _shape_checks(ts), f"{_fmt(ts.get('export_s'), 3)} ({stage_text})" if ts else "",
-                 _fmt(ts.get("file_mb"), 3), _fmt(ts.get("child_peak_rss_mb"), 4), pt2.replace("|", "/")[:160]]
+                 _fmt(ts.get("file_mb"), 3), _fmt(ts.get("child_peak_rss_mb"), 4), pt2.replace("|", "/")[:220]]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
