@@ -162,6 +162,8 @@ _HF_SMALL = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, int
 
 def _hf(model_class: str, config_class: str, **config: Any) -> Callable[[], torch.nn.Module]:
     def make() -> torch.nn.Module:
+        if library_available("torchvision"):
+            _torchvision()  # transformers imports torchvision when it is installed
         import transformers
 
         return getattr(transformers, model_class)(getattr(transformers, config_class)(**config))
