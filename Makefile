@@ -4,6 +4,9 @@
 #   make demo    set up, build, export the default model, ./infer it
 #   make test    set up, build, run pytest and the C++ tests (ctest)
 #   make bench   the side-by-side benchmark (scripts/bench_compare.py; BENCH_ARGS=...)
+#   make corpus  export every model of the corpus (torchvision, timm, Hugging Face) in
+#                auto mode and to .pt2, run each at two other shapes: bench_results/corpus.{md,json}
+#                (CORPUS_ARGS=--models resnet50,hf_bert or --quick)
 #   make examples  build examples/hello_tsrt and examples/cpp_service (tsrt_serve)
 #                  with find_package(tsrt) into build/examples/ (the tests build them too)
 #
@@ -24,7 +27,7 @@ ARTIFACTS := artifacts
 CPP_SOURCES := $(shell find cpp cmake -type f) CMakeLists.txt pyproject.toml
 PY_SOURCES := $(shell find python -name '*.py')
 
-.PHONY: setup build demo test test-cpp test-py bench examples clean
+.PHONY: setup build demo test test-cpp test-py bench corpus examples clean
 
 # --- set-up: .venv with torch and the build tools -------------------------------
 # Redone when this Makefile changes, so that an existing .venv gets what was added here.
@@ -41,6 +44,13 @@ endif
 	# transformers: BERT built from a config (random weights, no download) for the export
 	# tests. Machines without a package index (GPU boxes) go on without it; that test skips.
 	$(PY) -m pip install -q transformers || echo "warning: transformers not installed; the BERT export test will skip"
+	# torchvision and timm: real architectures for the corpus (scripts/corpus.py, tests/test_corpus.py).
+	# torchvision 0.28.0 is the release for torch 2.13; --no-deps so that pip never replaces the
+	# CPU torch (PyPI's wheel is the CUDA build: its _C.so does not load here, and
+	# tsrt.testing.torchvision_ops defines its operators before the import). timm likewise,
+	# with its own dependencies named. Without an index the corpus tests skip.
+	$(PY) -m pip install -q --no-deps torchvision==0.28.0 timm || echo "warning: torchvision/timm not installed; the corpus tests will skip"
+	$(PY) -m pip install -q huggingface_hub safetensors pyyaml pillow || echo "warning: timm's dependencies not installed"
 	# Triton's model-config protobuf schema (tritonclient.grpc.model_config_pb2), which the
 	# tests parse generated config.pbtxt files with; its grpc module needs the [grpc] extra.
 	$(PY) -m pip install -q "tritonclient[grpc]" || echo "warning: tritonclient not installed; the Triton config test will skip"
@@ -100,6 +110,10 @@ $(VENV)/.bench-stamp: $(VENV)/.setup-stamp
 
 bench: build $(VENV)/.bench-stamp
 	$(PY) scripts/bench_compare.py $(BENCH_ARGS)
+
+# --- the corpus: real architectures, every one exported and run (slow: tens of minutes)
+corpus: build
+	$(PY) scripts/corpus.py $(CORPUS_ARGS)
 
 clean:
 	rm -rf build $(ARTIFACTS) $(VENV)

@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from tsrt import zoo
+from tsrt.testing import corpus, torchvision_ops
+
+# With torchvision installed (make setup, for the corpus), `import transformers` imports it
+# too, and PyPI's CUDA-built torchvision needs its operators defined first.
+if corpus.library_available("torchvision"):
+    torchvision_ops.install()
+
+ROOT = Path(__file__).resolve().parents[1]
 
 INFER = ROOT / "infer"
 

@@ -1,0 +1,2 @@
+"""Test helpers shipped with tsrt: the corpus of real architectures (corpus.py) and
+what it needs to import them here (torchvision_ops.py)."""
