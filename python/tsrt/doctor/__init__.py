@@ -25,14 +25,9 @@ construct as written, and the concrete rewrite.
 from __future__ import annotations
 
 import ast
-import inspect
-import io
-import linecache
 import os
 import re
 import sys
-import textwrap
-import tokenize
 import types
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
@@ -41,6 +36,8 @@ import torch
 from torch._jit_internal import FunctionModifiers, get_torchscript_modifier, is_ignored_fn
 
 from tsrt import capture
+from tsrt.doctor.source import (FunctionSource, display_location, normalize_location, normalize_path, shorten,
+                                source_line, source_of, split_location)
 from tsrt.source_location import is_library_file
 
 __all__ = ["Diagnosis", "KINDS", "classify_script_error", "diagnose", "format_report"]
@@ -111,7 +108,7 @@ class Diagnosis:
     rewrite: str     # the concrete fix
 
     def __str__(self) -> str:
-        where = f"{_display_location(self.location)}: " if self.location else ""
+        where = f"{display_location(self.location)}: " if self.location else ""
         return f"{where}{KINDS.get(self.kind, self.kind)} `{self.construct}`: {self.rewrite}"
 
 
@@ -198,7 +195,7 @@ class _Findings:
         self.add(diagnosis)
 
     def _span_of(self, location: str) -> tuple[str, int, int] | None:
-        file, line = _split_location(location)
+        file, line = split_location(location)
         for span in self.spans:
             if span[0] == file and span[1] <= line <= span[2]:
                 return span
@@ -208,7 +205,7 @@ class _Findings:
 def _order(diagnosis: Diagnosis) -> tuple[int, str, int]:
     if not diagnosis.location:
         return (1, "", 0)
-    file, line = _split_location(diagnosis.location)
+    file, line = split_location(diagnosis.location)
     return (0, file, line)
 
 
@@ -216,23 +213,6 @@ def _order(diagnosis: Diagnosis) -> tuple[int, str, int]:
 
 _SET_ANNOTATION = re.compile(r"\b(set|Set|AbstractSet|MutableSet|frozenset|FrozenSet)\b")
 _CONTAINERS = (torch.nn.ModuleList, torch.nn.Sequential, torch.nn.ModuleDict)
-
-
-@dataclass
-class _Source:
-    """The dedented source of one function and where it lies in its file."""
-
-    file: str
-    first_line: int
-    text: str
-    tree: ast.Module
-
-    def location(self, node: ast.AST) -> str:
-        return f"{self.file}:{self.first_line + node.lineno - 1}"
-
-    def segment(self, node: ast.AST) -> str:
-        text = ast.get_source_segment(self.text, node) or ast.unparse(node)
-        return _shorten(" ".join(text.split()))
 
 
 class _Scanner:
@@ -273,7 +253,7 @@ class _Scanner:
         if function.__code__ in self._seen_code or _is_torch(function.__module__) or is_ignored_fn(function):
             return
         self._seen_code.add(function.__code__)
-        source = _source_of(function)
+        source = source_of(function)
         if source is None:
             if owner is not None:
                 self._source_unavailable(type(owner), function)
@@ -288,7 +268,7 @@ class _Scanner:
         _Visitor(self, source, owner, self_name).visit(source.tree)
         self._follow_calls(source, function, owner, self_name)
 
-    def _follow_calls(self, source: _Source, function: types.FunctionType, owner: torch.nn.Module | None,
+    def _follow_calls(self, source: FunctionSource, function: types.FunctionType, owner: torch.nn.Module | None,
                       self_name: str | None) -> None:
         """Scans what this function calls: self.method(...) and plain functions."""
         for node in ast.walk(source.tree):
@@ -317,7 +297,7 @@ class _Scanner:
                 if isinstance(callee, types.FunctionType):
                     self._scan_function(callee, None, has_self=False)
 
-    def _check_signature(self, source: _Source, definition: ast.FunctionDef) -> None:
+    def _check_signature(self, source: FunctionSource, definition: ast.FunctionDef) -> None:
         args = definition.args
         name = definition.name
         if args.vararg or args.kwarg or any(d is not None for d in args.kw_defaults):
@@ -333,7 +313,7 @@ class _Scanner:
             else:
                 node = next(a for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
                 fix = f"make them positional: `def {name}({', '.join(positional + keyword_only)})`"
-            self._add("varargs", source.location(node), _shorten(f"def {name}({ast.unparse(args)})"), fix)
+            self._add("varargs", source.location(node), shorten(f"def {name}({ast.unparse(args)})"), fix)
         positional_args = args.posonlyargs + args.args
         defaults = [None] * (len(positional_args) - len(args.defaults)) + list(args.defaults)
         for arg, default in list(zip(positional_args, defaults)) + list(zip(args.kwonlyargs, args.kw_defaults)):
@@ -372,7 +352,7 @@ class _Visitor(ast.NodeVisitor):
     """Checks the nodes of one function; `parents` lets a check quote the whole
     construct (`tuple(p for p in xs)`, `super().forward(x)`)."""
 
-    def __init__(self, scanner: _Scanner, source: _Source, owner: torch.nn.Module | None,
+    def __init__(self, scanner: _Scanner, source: FunctionSource, owner: torch.nn.Module | None,
                  self_name: str | None) -> None:
         self.scanner = scanner
         self.source = source
@@ -639,8 +619,8 @@ def classify_script_error(message: str, source_line: str = "") -> str:
 
 def _from_script_error(finding: capture.Finding) -> Diagnosis:
     message = re.sub(r"^scripting failed:\s*", "", finding.message).rstrip(":").strip()
-    location = _normalize_location(finding.location)
-    line = _source_line(location)
+    location = normalize_location(finding.location)
+    line = source_line(location)
     kind = classify_script_error(message, line)
     if kind == "script_error":
         rewrite = f"TorchScript says: {message}; {_DEFAULT_REWRITE['script_error']}"
@@ -679,15 +659,15 @@ _TRACE_FAILURES: list[tuple[re.Pattern[str], str]] = [
 
 
 def _from_trace_finding(finding: capture.Finding) -> Diagnosis | None:
-    location = _normalize_location(finding.location)
+    location = normalize_location(finding.location)
     if finding.message.startswith("tracing failed"):
         message = finding.message.removeprefix("tracing failed: ")
         rewrite = next((fix for pattern, fix in _TRACE_FAILURES if pattern.search(message)),
                        _DEFAULT_REWRITE["trace_failed"])
         return Diagnosis("trace_failed", location, message, rewrite)
-    if location and is_library_file(_split_location(location)[0]):
+    if location and is_library_file(split_location(location)[0]):
         return None  # torch's own shape checks: benign, and not the model's code to rewrite
-    construct = _source_line(location) or finding.message
+    construct = source_line(location) or finding.message
     for kind, pattern, rewrite in _TRACE_WARNINGS:
         if pattern.search(finding.message):
             return Diagnosis(kind, location, construct, rewrite)
@@ -720,13 +700,13 @@ def _device_constants(traced: torch.jit.ScriptModule, device_sites: list[tuple[s
             continue
         if location in tensor_constants or location in results:
             continue  # torch.tensor(...) at that line: the buffer rewrite fixes both
-        results[location] = Diagnosis("device_constant_in_trace", location, _source_line(location) or device,
+        results[location] = Diagnosis("device_constant_in_trace", location, source_line(location) or device,
                                       _device_rewrite(device))
     if unplaced and not results:
         # No frame of the model's code recorded: point at every .to(...)/device= the scan
         # saw, else at torch's own code that made the constant.
         device, library_location = unplaced[0]
-        sites = device_sites or [(library_location, _source_line(library_location) or f"device {device}")]
+        sites = device_sites or [(library_location, source_line(library_location) or f"device {device}")]
         for location, construct in sites:
             results.setdefault(location, Diagnosis("device_constant_in_trace", location, construct,
                                                    _device_rewrite(device)))
@@ -762,8 +742,8 @@ def _user_frame(node: torch._C.Node, library: bool = False) -> str:
         frames = [(match.group(1), match.group(2))] if match else []
     for file, line in frames:
         if not is_library_file(file):
-            return _normalize_location(f"{file}:{line}")
-    return _normalize_location(f"{frames[0][0]}:{frames[0][1]}") if library and frames else ""
+            return normalize_location(f"{file}:{line}")
+    return normalize_location(f"{frames[0][0]}:{frames[0][1]}") if library and frames else ""
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -799,20 +779,6 @@ def _unwrap(function: types.FunctionType) -> types.FunctionType:
     return function
 
 
-def _source_of(function: types.FunctionType) -> _Source | None:
-    try:
-        lines, first_line = inspect.getsourcelines(function)
-        file = inspect.getsourcefile(function) or function.__code__.co_filename
-    except (OSError, TypeError):
-        return None
-    text = textwrap.dedent("".join(lines))
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return None
-    return _Source(_normalize_path(file), max(first_line, 1), text, tree)
-
-
 def _class_definition(cls: type) -> str:
     """file:line of `class Name` in the file of the class's module, when it occurs
     there exactly once (e.g. inside the string given to exec()); '' otherwise."""
@@ -826,7 +792,7 @@ def _class_definition(cls: type) -> str:
             lines = [n for n, text in enumerate(handle, start=1) if pattern.match(text)]
     except OSError:
         return ""
-    return f"{_normalize_path(path)}:{lines[0]}" if len(lines) == 1 else ""
+    return f"{normalize_path(path)}:{lines[0]}" if len(lines) == 1 else ""
 
 
 def _parent_module_class(cls: type) -> type | None:
@@ -846,51 +812,3 @@ def _int_literal(node: ast.AST) -> bool:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         node = node.operand
     return isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool)
-
-
-def _shorten(text: str, limit: int = 100) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _normalize_path(path: str) -> str:
-    return os.path.abspath(path) if os.path.exists(path) else path
-
-
-def _normalize_location(location: str) -> str:
-    if not location:
-        return ""
-    path, line = _split_location(location)
-    return f"{_normalize_path(path)}:{line}" if line else location
-
-
-def _split_location(location: str) -> tuple[str, int]:
-    path, _, line = location.rpartition(":")
-    return (path, int(line)) if line.isdigit() else (location, 0)
-
-
-def _source_line(location: str) -> str:
-    if not location:
-        return ""
-    path, line = _split_location(location)
-    return _shorten(_without_comment(linecache.getline(path, line)).strip()) if line else ""
-
-
-def _without_comment(line: str) -> str:
-    """The line without a trailing # comment (one inside a string stays)."""
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(line).readline):
-            if token.type == tokenize.COMMENT:
-                return line[: token.start[1]]
-    except (tokenize.TokenError, SyntaxError):
-        pass
-    return line
-
-
-def _display_location(location: str) -> str:
-    """The location relative to the working directory when the file lies below it."""
-    path, line = _split_location(location)
-    if os.path.isabs(path):
-        relative = os.path.relpath(path)
-        if not relative.startswith(".."):
-            path = relative
-    return f"{path}:{line}" if line else path
