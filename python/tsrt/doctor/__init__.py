@@ -36,80 +36,12 @@ import torch
 from torch._jit_internal import FunctionModifiers, get_torchscript_modifier, is_ignored_fn
 
 from tsrt import capture
-from tsrt.doctor.source import (FunctionSource, display_location, normalize_location, normalize_path, shorten,
-                                source_line, source_of, split_location)
+from tsrt.doctor.diagnosis import DEFAULT_REWRITE, KINDS, Diagnosis
+from tsrt.doctor.source import (FunctionSource, normalize_location, normalize_path, shorten, source_line,
+                                source_of, split_location)
 from tsrt.source_location import is_library_file
 
 __all__ = ["Diagnosis", "KINDS", "classify_script_error", "diagnose", "format_report"]
-
-# kind -> what the report calls it. Kinds are stable ids: tools may match on them.
-KINDS: dict[str, str] = {
-    "generator_expression": "generator expression",
-    "list_comprehension_with_condition": "comprehension with `if`",
-    "set_comprehension": "set comprehension",
-    "dict_comprehension": "dict comprehension",
-    "set_type": "set",
-    "lambda": "lambda",
-    "varargs": "variable or keyword-only arguments",
-    "modulelist_variable_index": "module container indexed by a variable",
-    "unresolvable_submodule_call": "submodule call the compiler cannot resolve",
-    "super_call": "super() call",
-    "none_default_unannotated": "None default without Optional",
-    "source_unavailable": "source code unavailable",
-    "tensor_constant_in_trace": "tensor constant baked into the trace",
-    "device_constant_in_trace": "device constant baked into the trace",
-    "data_dependent_control_flow": "data-dependent control flow under tracing",
-    "script_error": "TorchScript cannot compile",
-    "trace_failed": "tracing failed",
-    "trace_warning": "trace warning",
-}
-
-# The rewrite when a finding comes without a node to tailor it to (script errors).
-_DEFAULT_REWRITE: dict[str, str] = {
-    "generator_expression": "use a list comprehension `[... for ... in ...]` or a for loop",
-    "list_comprehension_with_condition": "use a for loop that appends when the condition holds",
-    "set_comprehension": "use a list (comprehension), dropping duplicates in a loop with `if v not in out`",
-    "dict_comprehension": "build the dict in a for loop: `d = {}` then `d[k] = v`",
-    "set_type": "use a List (membership with `in`) or a Dict[K, bool]; annotate with typing.List/Dict",
-    "lambda": "define a named function (a method, or a module-level def) and call it",
-    "varargs": "give the compiled function an explicit positional signature (no *args/**kwargs, "
-               "no keyword-only defaults); wrap the module if callers need keywords",
-    "modulelist_variable_index": "iterate instead: `for i, layer in enumerate(self.layers): ...` "
-                                 "(ModuleDict: `for name, m in self.heads.items(): ...`), or index with a literal",
-    "unresolvable_submodule_call": "call each submodule by attribute (`self.fc(x)`), or register them in an "
-                                   "nn.ModuleList/ModuleDict and iterate it; getattr(self, ...) needs a string literal",
-    "super_call": "inline the parent's forward, or use composition: hold the parent module as a submodule "
-                  "and call it",
-    "none_default_unannotated": "annotate it `Optional[...]` (e.g. `mask: Optional[torch.Tensor] = None`)",
-    "source_unavailable": "define the module in an importable .py file (not exec(), a REPL or a frozen app) and "
-                          "export where the .py sources are present",
-    "tensor_constant_in_trace": "register it as a buffer in __init__ "
-                                "(`self.register_buffer('name', torch.tensor(...))`) or build it from an input",
-    "device_constant_in_trace": "create tensors from an input (`torch.zeros_like(x)`, `x.new_zeros(shape)`) or a "
-                                "registered buffer, script this helper, or trace on the deployment device",
-    "data_dependent_control_flow": "script this code (torch.jit.script / @torch.jit.script_if_tracing) or use "
-                                   "tensor ops (torch.where, masking) instead of Python control flow",
-    "script_error": "rewrite the construct with TorchScript-supported Python, or mark a Python-only method "
-                    "@torch.jit.ignore / @torch.jit.unused",
-    "trace_failed": "the example inputs must run through the model eagerly, and a traced model may return only "
-                    "tensors and tuples/lists/dicts of tensors; otherwise export with mode='script'",
-    "trace_warning": "check that this value does not depend on the input, or script this code",
-}
-
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """One reason a model will not export, or exports wrongly, and how to fix it."""
-
-    kind: str        # stable id, one of KINDS
-    location: str    # "path/to/file.py:LINE" in the user's source; "" only when truly unknown
-    construct: str   # what was found, as written in the source
-    rewrite: str     # the concrete fix
-
-    def __str__(self) -> str:
-        where = f"{display_location(self.location)}: " if self.location else ""
-        return f"{where}{KINDS.get(self.kind, self.kind)} `{self.construct}`: {self.rewrite}"
 
 
 def diagnose(module: torch.nn.Module, example_inputs: tuple | None = None) -> list[Diagnosis]:
@@ -142,7 +74,7 @@ def diagnose(module: torch.nn.Module, example_inputs: tuple | None = None) -> li
             if diagnosis.kind == "trace_failed" and classify_script_error(diagnosis.construct) != "script_error":
                 # torch.jit.trace compiles @torch.jit.export methods: the same error as scripting's
                 kind = classify_script_error(diagnosis.construct)
-                found.add_covered(replace(diagnosis, kind=kind, rewrite=_DEFAULT_REWRITE[kind]))
+                found.add_covered(replace(diagnosis, kind=kind, rewrite=DEFAULT_REWRITE[kind]))
             else:
                 found.add(diagnosis)
         if traced.module is not None:
@@ -497,7 +429,7 @@ class _Visitor(ast.NodeVisitor):
                        f"or use composition (hold a `{base.__name__}` as a submodule, e.g. `self.inner`, and call "
                        "`self.inner(x)`)")
         else:
-            rewrite = _DEFAULT_REWRITE["super_call"]
+            rewrite = DEFAULT_REWRITE["super_call"]
         self.add("super_call", node, rewrite, outer)
 
     def _call_around(self, node: ast.AST) -> ast.AST:
@@ -623,9 +555,9 @@ def _from_script_error(finding: capture.Finding) -> Diagnosis:
     line = source_line(location)
     kind = classify_script_error(message, line)
     if kind == "script_error":
-        rewrite = f"TorchScript says: {message}; {_DEFAULT_REWRITE['script_error']}"
+        rewrite = f"TorchScript says: {message}; {DEFAULT_REWRITE['script_error']}"
     else:
-        rewrite = _DEFAULT_REWRITE[kind]
+        rewrite = DEFAULT_REWRITE[kind]
     return Diagnosis(kind, location, line or message, rewrite)
 
 
@@ -663,7 +595,7 @@ def _from_trace_finding(finding: capture.Finding) -> Diagnosis | None:
     if finding.message.startswith("tracing failed"):
         message = finding.message.removeprefix("tracing failed: ")
         rewrite = next((fix for pattern, fix in _TRACE_FAILURES if pattern.search(message)),
-                       _DEFAULT_REWRITE["trace_failed"])
+                       DEFAULT_REWRITE["trace_failed"])
         return Diagnosis("trace_failed", location, message, rewrite)
     if location and is_library_file(split_location(location)[0]):
         return None  # torch's own shape checks: benign, and not the model's code to rewrite
@@ -673,7 +605,7 @@ def _from_trace_finding(finding: capture.Finding) -> Diagnosis | None:
             return Diagnosis(kind, location, construct, rewrite)
     if location:
         return Diagnosis("trace_warning", location, construct,
-                         f"{finding.message.rstrip('.')}: {_DEFAULT_REWRITE['trace_warning']}")
+                         f"{finding.message.rstrip('.')}: {DEFAULT_REWRITE['trace_warning']}")
     return None
 
 
