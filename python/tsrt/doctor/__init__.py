@@ -29,7 +29,7 @@ import os
 import re
 import sys
 import types
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Iterable
 
 import torch
@@ -37,6 +37,7 @@ from torch._jit_internal import FunctionModifiers, get_torchscript_modifier, is_
 
 from tsrt import capture
 from tsrt.doctor.diagnosis import DEFAULT_REWRITE, KINDS, Diagnosis
+from tsrt.doctor.findings import Findings
 from tsrt.doctor.source import (FunctionSource, normalize_location, normalize_path, shorten, source_line,
                                 source_of, split_location)
 from tsrt.source_location import is_library_file
@@ -50,7 +51,7 @@ def diagnose(module: torch.nn.Module, example_inputs: tuple | None = None) -> li
     by file and line. Empty when it scripts and traces correctly."""
     scanner = _Scanner()
     scanner.scan_module(module)
-    found = _Findings(scanner.found, scanner.spans)
+    found = scanner.findings
 
     scripted = capture.script(module)
     for finding in scripted.findings:
@@ -80,7 +81,7 @@ def diagnose(module: torch.nn.Module, example_inputs: tuple | None = None) -> li
         if traced.module is not None:
             for diagnosis in _device_constants(traced.module, scanner.device_sites, found.items):
                 found.add(diagnosis)
-    return sorted(found.items, key=_order)
+    return found.in_order()
 
 
 def format_report(diagnoses: list[Diagnosis]) -> str:
@@ -91,54 +92,6 @@ def format_report(diagnoses: list[Diagnosis]) -> str:
     lines = [f"{count} TorchScript export problem{'s' if count != 1 else ''} found:"]
     lines += [f"  {diagnosis}" for diagnosis in diagnoses]
     return "\n".join(lines)
-
-
-# --- collecting and de-duplicating ---------------------------------------------------
-
-@dataclass
-class _Findings:
-    items: list[Diagnosis]
-    spans: list[tuple[str, int, int]]  # (file, first line, last line) of every scanned function
-    _keys: set[tuple[str, str]] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        self._keys = {(d.kind, d.location) for d in self.items}
-
-    def add(self, diagnosis: Diagnosis) -> None:
-        if (diagnosis.kind, diagnosis.location) not in self._keys:
-            self._keys.add((diagnosis.kind, diagnosis.location))
-            self.items.append(diagnosis)
-
-    def add_covered(self, diagnosis: Diagnosis | None) -> None:
-        """Adds a script-error finding unless the scan already reported it: anything at
-        the same line, or the same kind inside the same function (the compiler may
-        point at the call `f(x)`, the scan at the list `[self.a, self.b]` it came from)."""
-        if diagnosis is None:
-            return
-        if not diagnosis.location:
-            if any(d.kind == diagnosis.kind for d in self.items):
-                return
-        elif any(d.location == diagnosis.location for d in self.items):
-            return
-        else:
-            span = self._span_of(diagnosis.location)
-            if span and any(d.kind == diagnosis.kind and self._span_of(d.location) == span for d in self.items):
-                return
-        self.add(diagnosis)
-
-    def _span_of(self, location: str) -> tuple[str, int, int] | None:
-        file, line = split_location(location)
-        for span in self.spans:
-            if span[0] == file and span[1] <= line <= span[2]:
-                return span
-        return None
-
-
-def _order(diagnosis: Diagnosis) -> tuple[int, str, int]:
-    if not diagnosis.location:
-        return (1, "", 0)
-    file, line = split_location(diagnosis.location)
-    return (0, file, line)
 
 
 # --- 1. static scan ------------------------------------------------------------------
@@ -152,10 +105,8 @@ class _Scanner:
     constructs it cannot compile (or compiles wrongly)."""
 
     def __init__(self) -> None:
-        self.found: list[Diagnosis] = []
-        self.spans: list[tuple[str, int, int]] = []
+        self.findings = Findings()
         self.device_sites: list[tuple[str, str]] = []  # (location, construct) of .to(...)/device=
-        self._keys: set[tuple[str, str]] = set()
         self._seen_code: set[types.CodeType] = set()
         self._unavailable: set[type] = set()
 
@@ -190,7 +141,7 @@ class _Scanner:
             if owner is not None:
                 self._source_unavailable(type(owner), function)
             return
-        self.spans.append((source.file, source.first_line, source.first_line + source.text.count("\n")))
+        self.findings.spans.append((source.file, source.first_line, source.first_line + source.text.count("\n")))
         definition = source.tree.body[0] if source.tree.body else None
         self_name = None
         if isinstance(definition, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -245,7 +196,8 @@ class _Scanner:
             else:
                 node = next(a for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
                 fix = f"make them positional: `def {name}({', '.join(positional + keyword_only)})`"
-            self._add("varargs", source.location(node), shorten(f"def {name}({ast.unparse(args)})"), fix)
+            self.findings.add(Diagnosis("varargs", source.location(node), shorten(f"def {name}({ast.unparse(args)})"),
+                                        fix))
         positional_args = args.posonlyargs + args.args
         defaults = [None] * (len(positional_args) - len(args.defaults)) + list(args.defaults)
         for arg, default in list(zip(positional_args, defaults)) + list(zip(args.kwonlyargs, args.kw_defaults)):
@@ -261,23 +213,19 @@ class _Scanner:
                        "and a call without it fails")
             else:
                 why = f"TorchScript rejects None as the default of a `{inner}`"
-            self._add("none_default_unannotated", source.location(arg), written,
-                      f"annotate it `{arg.arg}: Optional[{inner}] = None` (from typing import Optional): {why}")
+            self.findings.add(Diagnosis(
+                "none_default_unannotated", source.location(arg), written,
+                f"annotate it `{arg.arg}: Optional[{inner}] = None` (from typing import Optional): {why}"))
 
     def _source_unavailable(self, cls: type, function: types.FunctionType) -> None:
         if cls in self._unavailable:
             return
         self._unavailable.add(cls)
         where = function.__code__.co_filename
-        self._add("source_unavailable", _class_definition(cls),
-                  f"class {cls.__qualname__}, compiled from {where!r}",
-                  "define the class in an importable .py file instead of exec() or a REPL/notebook cell, and "
-                  "export where the .py sources are present (TorchScript recompiles from source)")
-
-    def _add(self, kind: str, location: str, construct: str, rewrite: str) -> None:
-        if (kind, location) not in self._keys:
-            self._keys.add((kind, location))
-            self.found.append(Diagnosis(kind, location, construct, rewrite))
+        self.findings.add(Diagnosis(
+            "source_unavailable", _class_definition(cls), f"class {cls.__qualname__}, compiled from {where!r}",
+            "define the class in an importable .py file instead of exec() or a REPL/notebook cell, and "
+            "export where the .py sources are present (TorchScript recompiles from source)"))
 
 
 class _Visitor(ast.NodeVisitor):
@@ -296,7 +244,8 @@ class _Visitor(ast.NodeVisitor):
                 self.parents[child] = parent
 
     def add(self, kind: str, node: ast.AST, rewrite: str, construct: ast.AST | None = None) -> None:
-        self.scanner._add(kind, self.source.location(node), self.source.segment(construct or node), rewrite)
+        self.scanner.findings.add(Diagnosis(kind, self.source.location(node), self.source.segment(construct or node),
+                                            rewrite))
 
     # comprehensions -------------------------------------------------------------
 
