@@ -28,6 +28,12 @@ class FunctionSource:
     text: str
     tree: ast.Module
 
+    @property
+    def definition(self) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+        """The function's `def`; None when its source is not one (a lambda's line)."""
+        node = self.tree.body[0] if self.tree.body else None
+        return node if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+
     def location(self, node: ast.AST) -> str:
         """file:line of `node` in the file (the tree's lines count from the function)."""
         return f"{self.file}:{self.first_line + node.lineno - 1}"
