@@ -242,3 +242,21 @@ def test_outputs_of_a_flattened_trace_are_named_by_the_one_path_rule(tmp_path):
     names = tsrt.load(tmp_path / "n.pt").metadata["methods"]["forward"]["outputs"]
     eager_paths = [p for p, leaf in flatten_outputs(Nested()(torch.randn(2, 3))) if leaf is not None]
     assert names == eager_paths == ["output['a']", "output['pair'][0]"]
+
+
+class Float32Only(nn.Module):
+    """Makes a float32 tensor inside forward: the model cannot run in float64."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) @ torch.eye(8, dtype=torch.float32)  # matmul refuses float64 @ float32
+
+
+def test_a_model_that_cannot_run_in_float64_gets_an_estimated_tolerance():
+    model = Float32Only().eval()
+    tolerance, info = fit_tolerance(model, lambda m, xs: m(*xs), [(torch.randn(4, 8) * 1000,)])
+    assert "a float32 rounding of the inputs" in info["source"] and info["noise"] > 0
+    assert tolerance.atol >= FLOOR.atol and all(p.dtype == torch.float32 for p in model.parameters())

@@ -5,7 +5,9 @@ arithmetic, and freezing (BatchNorm folded into convolutions) or another kernel
 changes the rounding again: a fixed 1e-5 refuses a correct ResNet-50. The error
 PyTorch itself makes is measurable: eager float32 against eager float64 on the same
 inputs. The default tolerance is that noise times NOISE_FACTOR, never below the
-floor; an explicit `tolerance=` wins.
+floor; an explicit `tolerance=` wins. A model that cannot run in float64 gets an
+estimate instead: how far its outputs move when its inputs move by one float32
+rounding step.
 """
 
 from __future__ import annotations
@@ -63,16 +65,48 @@ def float32_noise(module: torch.nn.Module, call: Callable[[torch.nn.Module, tupl
     return noise
 
 
+def perturbation_noise(module: torch.nn.Module, call: Callable[[torch.nn.Module, tuple], Any],
+                       inputs: Sequence[tuple]) -> float | None:
+    """How far the float outputs move when every float32 input moves by one rounding
+    step (relative 2**-23, random sign): the error one float32 rounding of the inputs
+    causes, for models that cannot run in float64. None without float inputs."""
+    epsilon = torch.finfo(torch.float32).eps
+    generator = torch.Generator().manual_seed(0)
+    noise, perturbed_any = 0.0, False
+    with torch.no_grad():
+        for args in inputs:
+            perturbed = []
+            for value in args:
+                if isinstance(value, torch.Tensor) and value.dtype == torch.float32:
+                    signs = torch.randint(0, 2, value.shape, generator=generator).to(value.dtype) * 2 - 1
+                    value = value * (1 + epsilon * signs)
+                    perturbed_any = True
+                perturbed.append(value)
+            for (_, a), (_, e) in zip(flatten_outputs(call(module, tuple(perturbed))),
+                                      flatten_outputs(call(module, args))):
+                if isinstance(a, torch.Tensor) and a.is_floating_point() and isinstance(e, torch.Tensor):
+                    difference = (a.double() - e.double()).abs()
+                    difference = difference[torch.isfinite(difference)]
+                    if difference.numel():
+                        noise = max(noise, float(difference.max()))
+    return noise if perturbed_any else None
+
+
 def fit_tolerance(module: torch.nn.Module, call: Callable[[torch.nn.Module, tuple], Any],
                   inputs: Sequence[tuple]) -> tuple[Tolerance, dict[str, Any]]:
     """The tolerance for `module` and how it was found (recorded in the file and
     printed in the report)."""
     noise = float32_noise(module, call, inputs)
+    how = "eager float32 vs float64"
+    if noise is None:
+        # Some models cannot run in float64 (a float32 constant made inside forward):
+        # estimate the noise from one rounding step of their inputs instead.
+        noise, how = perturbation_noise(module, call, inputs), "outputs moved by a float32 rounding of the inputs"
     if noise is None:
         return FLOOR, {"atol": FLOOR.atol, "rtol": FLOOR.rtol,
-                       "source": "default (the model's float32 noise could not be measured in float64)"}
+                       "source": "default (the model runs in float32 only and takes no float inputs)"}
     atol = max(FLOOR.atol, _round_up(NOISE_FACTOR * noise) if noise > 0 else 0.0)
     tolerance = Tolerance(atol=atol, rtol=FLOOR.rtol)
     return tolerance, {"atol": tolerance.atol, "rtol": tolerance.rtol, "noise": noise, "factor": NOISE_FACTOR,
-                       "source": f"measured: float32 noise {noise:.2g} (eager float32 vs float64) x {NOISE_FACTOR:g}, "
+                       "source": f"measured: float32 noise {noise:.2g} ({how}) x {NOISE_FACTOR:g}, "
                                  f"floor {FLOOR.atol:g}"}
