@@ -37,6 +37,18 @@ def _as_double(value: Any) -> Any:
     return value.double() if isinstance(value, torch.Tensor) and value.dtype == torch.float32 else value
 
 
+def _largest_difference(actual: Any, expected: Any) -> float:
+    """max |actual - expected| over the finite values of the float tensor leaves."""
+    largest = 0.0
+    for (_, a), (_, e) in zip(flatten_outputs(actual), flatten_outputs(expected)):
+        if isinstance(a, torch.Tensor) and a.is_floating_point() and isinstance(e, torch.Tensor):
+            difference = (a.double() - e.double()).abs()
+            difference = difference[torch.isfinite(difference)]
+            if difference.numel():
+                largest = max(largest, float(difference.max()))
+    return largest
+
+
 def float32_noise(module: torch.nn.Module, call: Callable[[torch.nn.Module, tuple], Any],
                   inputs: Sequence[tuple]) -> float | None:
     """max |float32 - float64| over the float outputs of `module` on `inputs`; None when
@@ -48,16 +60,11 @@ def float32_noise(module: torch.nn.Module, call: Callable[[torch.nn.Module, tupl
     noise = 0.0
     try:
         with torch.no_grad():
-            single = [flatten_outputs(call(module, args)) for args in inputs]
+            single = [call(module, args) for args in inputs]
             module.double()
             for args, expected in zip(inputs, single):
-                exact = flatten_outputs(call(module, tuple(_as_double(a) for a in args)))
-                for (_, a), (_, e) in zip(expected, exact):
-                    if isinstance(a, torch.Tensor) and a.is_floating_point() and isinstance(e, torch.Tensor):
-                        difference = (a.double() - e.double()).abs()
-                        difference = difference[torch.isfinite(difference)]
-                        if difference.numel():
-                            noise = max(noise, float(difference.max()))
+                exact = call(module, tuple(_as_double(a) for a in args))
+                noise = max(noise, _largest_difference(expected, exact))
     except Exception:  # noqa: BLE001 - any op that refuses float64 means: not measurable
         return None
     finally:
@@ -82,13 +89,7 @@ def perturbation_noise(module: torch.nn.Module, call: Callable[[torch.nn.Module,
                     value = value * (1 + epsilon * signs)
                     perturbed_any = True
                 perturbed.append(value)
-            for (_, a), (_, e) in zip(flatten_outputs(call(module, tuple(perturbed))),
-                                      flatten_outputs(call(module, args))):
-                if isinstance(a, torch.Tensor) and a.is_floating_point() and isinstance(e, torch.Tensor):
-                    difference = (a.double() - e.double()).abs()
-                    difference = difference[torch.isfinite(difference)]
-                    if difference.numel():
-                        noise = max(noise, float(difference.max()))
+            noise = max(noise, _largest_difference(call(module, tuple(perturbed)), call(module, args)))
     return noise if perturbed_any else None
 
 
