@@ -81,16 +81,11 @@ def _run_infer(path: Path, inputs, workdir: Path, label: str) -> tuple[list, str
         message = (done.stderr.strip() or done.stdout.strip()).splitlines()
         return [], f"exit {done.returncode}: {message[0] if message else ''}"[:400]
     manifest = json.loads((outdir / "outputs.json").read_text())
-    # outputs.json maps each leaf path to its file; put them in eager's depth-first order
+    # outputs.json lists each leaf path with its file in ./infer's depth-first order (the
+    # order of tsrt's one output-path rule), which is eager's: no sorting (a sort put
+    # output[10] before output[2] and compared RAFT's 11th flow with its 3rd).
     leaves = [(p, torch.from_numpy(np.load(outdir / f))) for p, f in manifest.items() if f]
-    return corpus_order(leaves), ""
-
-
-def corpus_order(leaves: list) -> list:
-    """Leaf paths like 'output.10' sorted as numbers, so that order matches depth-first."""
-    def key(item):
-        return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in item[0].split(".")]
-    return sorted(leaves, key=key)
+    return leaves, ""
 
 
 def _check_file(path: Path, model, entry, tolerance: dict, workdir: Path, result: dict, prefix: str) -> None:

@@ -178,6 +178,7 @@ def test_every_failure_is_an_export_error_with_the_users_line(tmp_path):
     with pytest.raises(tsrt.ExportError) as info:
         tsrt.export(RaisesInForward().eval(), (torch.randn(2, 3),), tmp_path / "m.pt")
     text = str(info.value)
+    assert text.startswith(f"export of {tmp_path / 'm.pt'} failed: RuntimeError: ")
     assert "RuntimeError" in text and "test_export_fit.py" in text and "x @ torch.ones(5, 5)" in text
     assert info.value.code == "export_failed" and not (tmp_path / "m.pt").exists()
 

@@ -102,8 +102,8 @@ def failed(report: ExportReport, error: BaseException) -> ExportReport:
     """The report of an export that stopped on `error`: what was raised, and where in
     the user's code (the innermost frame outside torch and tsrt)."""
     report.mode = "failed"
-    report.reason = f"{type(error).__name__}: {first_line(error)}"
-    report.findings.append(f"[export] {report.reason}")
+    report.stopped_by = f"{type(error).__name__}: {first_line(error)}"
+    report.findings.append(f"[export] {report.stopped_by}")
     where = user_frame(error)
     if where:
         report.findings.append(f"[export] at {where[0]}:{where[1]}: {where[2]}")

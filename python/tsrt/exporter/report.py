@@ -29,10 +29,13 @@ class ExportReport:
     tolerance: dict[str, Any] = field(default_factory=dict)  # what verification used, and where it came from
     dynamic: dict[str, Any] = field(default_factory=dict)    # the dynamic dimensions found, per input
     rejected_path: str = ""  # where a file that failed verification was kept
+    stopped_by: str = ""  # the error that stopped the export before any capture was judged
 
     def __str__(self) -> str:
         if self.rejected_path:
             lines = [f"export of {self.path} failed: the saved file does not match eager PyTorch when run by libtsrt"]
+        elif self.mode == "failed" and self.stopped_by:
+            lines = [f"export of {self.path} failed: {self.stopped_by}"]
         elif self.mode == "failed" and self.format == "aoti":
             lines = [f"export of {self.path} failed: torch.export cannot capture the model"]
         elif self.mode == "failed":
