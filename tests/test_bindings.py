@@ -8,6 +8,7 @@ between threads with the GIL released.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -82,7 +83,8 @@ def test_signature_names_types_and_specs(multi_io):
     assert [i["has_default"] for i in signature["inputs"]] == [False, False, False]
     specs = [i["spec"] for i in signature["inputs"]]
     assert specs[0] == {"name": "a", "dtype": "float32", "shape": [3, 8], "dynamic_dims": [0]}
-    assert specs[2] == {"name": "index", "dtype": "int64", "shape": [3], "dynamic_dims": [0]}
+    # The spec of tsrt.json, value_range included: one shape for a spec everywhere.
+    assert specs[2] == {"name": "index", "dtype": "int64", "shape": [3], "dynamic_dims": [0], "value_range": [0, 8]}
     assert signature["return_type"] == "Tuple[Tensor, Dict[str, Tensor]]"
     assert "index: Tensor int64[N0]" in signature["text"]
 
@@ -98,6 +100,16 @@ def test_metadata_dict(multi_io):
     assert metadata["torch_version"] == torch.__version__
     assert set(metadata["methods"]) == {"forward"}
     assert [s["name"] for s in metadata["methods"]["forward"]["inputs"]] == ["a", "b", "index"]
+
+
+def test_documents_have_the_schemas_keys(multi_io):
+    """The bindings hand out libtsrt's serialisers' documents: metadata is a whole
+    tsrt.json (docs/tsrt.schema.json), a signature's spec is one of its inputs."""
+    schema = json.loads((Path(__file__).parent.parent / "docs" / "tsrt.schema.json").read_text())
+    assert set(schema["required"]) <= set(multi_io.metadata)
+    spec = multi_io.signature()["inputs"][0]["spec"]
+    assert set(schema["$defs"]["tensor_spec"]["required"]) <= set(spec)
+    assert spec == multi_io.metadata["methods"]["forward"]["inputs"][0]
 
 
 def test_extra_files_has_tsrt_json(multi_io):

@@ -10,6 +10,7 @@
 #include "infer_print.h"
 #include "tsrt/benchmark.h"
 #include "tsrt/error.h"
+#include "tsrt/json.h"
 #include "tsrt/model.h"
 #include "tsrt/model_report.h"
 #include "tsrt/npy.h"
@@ -165,8 +166,7 @@ int bench(const tsrt::Model& model, const tsrt::cli::InferArgs& args) {
   options.profile_iters = args.profile ? 10 : 0;
   options.profile_top = args.profile_top;
   const tsrt::BenchmarkResult result = tsrt::benchmark(model, values, options);
-  const std::string json = tsrt::benchmark_json(result);
-  std::cout << (args.json ? json + "\n" : tsrt::cli::format_bench(nlohmann::ordered_json::parse(json)));
+  std::cout << (args.json ? tsrt::to_json(result, 2) + "\n" : tsrt::cli::format_bench(result));
   return 0;
 }
 
@@ -180,9 +180,9 @@ int run(const tsrt::cli::InferArgs& args) {
     return 0;
   }
   if (args.verify) {
-    const auto report = tsrt::cli::verify_report(model, tsrt::verify_golden(model));
-    std::cout << (args.json ? report.dump(2) + "\n" : tsrt::cli::format_verify(report));
-    return report["passed"].get<bool>() ? 0 : 1;
+    const tsrt::VerifyReport report = tsrt::verify_golden(model);
+    std::cout << (args.json ? tsrt::to_json(report, 2) + "\n" : tsrt::cli::format_verify(report));
+    return report.passed() ? 0 : 1;
   }
   if (args.bench) return bench(model, args);
   const std::vector<FedInput> inputs = gather_inputs(model, args);

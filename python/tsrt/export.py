@@ -377,8 +377,9 @@ def _choose(mode: str, traceable: torch.nn.Module, module: torch.nn.Module, exam
 def _verify_in_cpp(path: str | Path, device: str = "cpu") -> list[dict]:
     """Loads the saved file with libtsrt on `device` and compares it with the golden outputs."""
     from tsrt import _C
+    from tsrt.model import load
 
-    checks = _C.load(str(path), device, True).verify()
+    checks = load(str(path), device=device).verify()
     failed = [c for c in checks if not c["passed"]]
     if failed:
         details = "; ".join(f"{c['path']}: max abs {c['max_abs']:.3g} {c['detail']}" for c in failed)
