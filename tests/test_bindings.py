@@ -8,6 +8,7 @@ between threads with the GIL released.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import threading
@@ -538,6 +539,48 @@ def test_device_tpu(zoo_dir):
 def test_device_cuda_without_cuda(zoo_dir):
     with raises_tsrt("invalid_argument", "'cuda'", "CUDA"):
         tsrt.load(zoo_dir / "mlp.script.pt", device="cuda")
+
+
+# ---- options: one name per option ----------------------------------------------------
+
+def _cpp_load_fields() -> dict[str, Any]:
+    """The fields of tsrt::LoadOptions and its OptimizeOptions, with C++'s defaults."""
+    options = tsrt._C.LoadOptions()
+    fields = {name: getattr(options, name) for name in ("device", "check_inputs", "allowed_operators",
+                                                         "verify_checksums")}
+    optimize = options.optimize
+    fields.update({name: getattr(optimize, name) for name in dir(optimize) if not name.startswith("_")})
+    return fields
+
+
+def test_load_keywords_are_the_cpp_fields_with_their_defaults():
+    parameters = dict(inspect.signature(tsrt.load).parameters)
+    del parameters["path"]
+    assert {name: p.default for name, p in parameters.items()} == _cpp_load_fields()
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters.values())
+
+
+@pytest.mark.parametrize("old,new", [("allowed_ops", "allowed_operators"), ("optimize", "optimize_for_inference"),
+                                     ("jit_optimize", "graph_executor_optimize"), ("warmup", "warmup_runs")])
+def test_old_option_names_are_gone(zoo_dir, old, new):
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{old}'"):
+        tsrt.load(zoo_dir / "mlp.script.pt", **{old: 1})
+    assert new in inspect.signature(tsrt.load).parameters
+
+
+def test_options_reach_cpp(zoo_dir):
+    steps = tsrt.load(zoo_dir / "mlp.script.pt", warmup_runs=2, precision="bfloat16").optimizations
+    assert any(step.startswith("warmed up forward (2 calls") for step in steps), steps
+    assert any(step.startswith("precision bf16") for step in steps), steps
+    with raises_tsrt("invalid_argument", "unknown precision 'int8'"):
+        tsrt.load(zoo_dir / "mlp.script.pt", precision="int8")
+
+
+def test_benchmark_keywords_are_the_cpp_fields():
+    options = tsrt._C.BenchmarkOptions()
+    fields = {name: getattr(options, name) for name in dir(options) if not name.startswith("_")}
+    parameters = dict(inspect.signature(tsrt.Model.benchmark).parameters)
+    assert {name: parameters[name].default for name in fields} == fields
 
 
 def test_check_inputs_false_lets_libtorch_fail(zoo_dir):

@@ -3,8 +3,8 @@
 //
 // Structures (signatures, metadata, verify reports, benchmark results) cross as
 // the JSON text of libtsrt's serialisers (tsrt/json.h), which python/tsrt/model.py
-// parses: one shape per structure, the same ./infer --json prints. Benchmark
-// options cross as a class with the C++ field names (BenchmarkOptions).
+// parses: one shape per structure, the same ./infer --json prints. Options cross
+// as classes with the C++ field names (LoadOptions, OptimizeOptions, BenchmarkOptions).
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -82,8 +82,29 @@ PYBIND11_MODULE(_C, m) {
     }
   });
 
-  // BenchmarkOptions field for field, with C++'s defaults: Model.benchmark() takes
-  // these names as keywords.
+  // The option structs field for field, with C++'s defaults: tsrt.load() and
+  // Model.benchmark() take these names as keywords.
+  py::class_<OptimizeOptions>(m, "OptimizeOptions")
+      .def(py::init<>())
+      .def_readwrite("inference_mode", &OptimizeOptions::inference_mode)
+      .def_readwrite("freeze", &OptimizeOptions::freeze)
+      .def_readwrite("optimize_for_inference", &OptimizeOptions::optimize_for_inference)
+      .def_readwrite("onednn_fusion", &OptimizeOptions::onednn_fusion)
+      .def_readwrite("graph_executor_optimize", &OptimizeOptions::graph_executor_optimize)
+      // As text ("fp32", "bf16", "fp16", or their long names): what users type.
+      .def_property(
+          "precision", [](const OptimizeOptions& options) { return to_string(options.precision); },
+          [](OptimizeOptions& options, const std::string& text) { options.precision = parse_precision(text); })
+      .def_readwrite("warmup_runs", &OptimizeOptions::warmup_runs);
+
+  py::class_<LoadOptions>(m, "LoadOptions")
+      .def(py::init<>())
+      .def_readwrite("device", &LoadOptions::device)
+      .def_readwrite("check_inputs", &LoadOptions::check_inputs)
+      .def_readwrite("allowed_operators", &LoadOptions::allowed_operators)
+      .def_readwrite("verify_checksums", &LoadOptions::verify_checksums)
+      .def_readwrite("optimize", &LoadOptions::optimize);
+
   py::class_<BenchmarkOptions>(m, "BenchmarkOptions")
       .def(py::init<>())
       .def_readwrite("method", &BenchmarkOptions::method)
@@ -130,29 +151,11 @@ PYBIND11_MODULE(_C, m) {
 
   m.def(
       "load",
-      [](const std::string& path, const std::string& device, bool check_inputs,
-         std::optional<std::vector<std::string>> allowed_ops, const std::string& precision, bool freeze,
-         bool optimize, bool inference_mode, bool jit_optimize, int warmup, bool verify_checksums,
-         bool onednn_fusion) {
-        LoadOptions options;
-        options.device = device;
-        options.check_inputs = check_inputs;
-        options.allowed_operators = std::move(allowed_ops);
-        options.optimize.precision = parse_precision(precision);
-        options.optimize.freeze = freeze;
-        options.optimize.optimize_for_inference = optimize;
-        options.optimize.inference_mode = inference_mode;
-        options.optimize.graph_executor_optimize = jit_optimize;
-        options.optimize.warmup_runs = warmup;
-        options.verify_checksums = verify_checksums;
-        options.optimize.onednn_fusion = onednn_fusion;
+      [](const std::string& path, const LoadOptions& options) {
         py::gil_scoped_release no_gil;
         return Model::load(path, options);
       },
-      py::arg("path"), py::arg("device") = "cpu", py::arg("check_inputs") = true,
-      py::arg("allowed_ops") = py::none(), py::arg("precision") = "fp32", py::arg("freeze") = true,
-      py::arg("optimize") = true, py::arg("inference_mode") = true, py::arg("jit_optimize") = false,
-      py::arg("warmup") = 0, py::arg("verify_checksums") = true, py::arg("onednn_fusion") = true);
+      py::arg("path"), py::arg("options") = LoadOptions());
   m.def("set_num_threads", &set_intra_op_threads, py::arg("threads"),
         "LibTorch's intra-op threads for the whole process (at::set_num_threads).");
 

@@ -132,18 +132,7 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
 }
 
 tsrt::LoadOptions load_options(const tsrt::cli::InferArgs& args) {
-  tsrt::LoadOptions options;
-  options.device = args.device;
-  options.check_inputs = args.check_inputs;
-  if (!args.allow_ops_file.empty()) options.allowed_operators = tsrt::read_operator_list(args.allow_ops_file);
-  options.optimize.precision = tsrt::parse_precision(args.precision);
-  options.optimize.freeze = args.freeze;
-  options.optimize.optimize_for_inference = args.optimize_for_inference;
-  options.optimize.onednn_fusion = args.onednn_fusion;
-  options.optimize.inference_mode = args.inference_mode;
-  options.optimize.graph_executor_optimize = args.graph_executor_optimize;
-  options.optimize.warmup_runs = args.warmup_on_load;
-  options.verify_checksums = args.verify_checksums;
+  tsrt::LoadOptions options = args.load;
   if (args.info) {
     // --info describes the file as written, not the graph tsrt would rewrite it into.
     options.optimize.freeze = false;

@@ -3,7 +3,8 @@
 Structures come from libtsrt's serialisers (tsrt/json.h) as JSON text and are
 parsed here, once, by `_document`: a signature, the metadata, a verify report and
 a benchmark result have the shapes ./infer --json prints. Options go to C++ as
-tsrt._C.BenchmarkOptions, whose field names are the keywords of `Model.benchmark()`.
+tsrt._C.LoadOptions / OptimizeOptions / BenchmarkOptions, whose field names are
+the keywords of `load()` and `Model.benchmark()`.
 """
 
 from __future__ import annotations
@@ -117,27 +118,47 @@ class Model:
         return f"tsrt.Model({self.path!r}, format={self.format}, device={self.device}, methods={self.methods})"
 
 
-def load(path: str, device: str = "cpu", check_inputs: bool = True,
-         allowed_ops: Sequence[str] | None = None, *, precision: str = "fp32", freeze: bool = True,
-         optimize: bool = True, inference_mode: bool = True, jit_optimize: bool = False,
-         warmup: int = 0, verify_checksums: bool = True, onednn_fusion: bool = True) -> Model:
-    """Loads a model file with libtsrt on `device` ("cpu", "cuda", "cuda:N"): a TorchScript
-    file (.pt) or an AOTInductor package (.pt2); the format is read from its contents.
+def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
+         allowed_operators: Sequence[str] | None = None, verify_checksums: bool = True,
+         inference_mode: bool = True, freeze: bool = True, optimize_for_inference: bool = True,
+         onednn_fusion: bool = True, graph_executor_optimize: bool = False, precision: str = "fp32",
+         warmup_runs: int = 0) -> Model:
+    """Loads a model file with libtsrt: a TorchScript file (.pt) or an AOTInductor
+    package (.pt2); the format is read from its contents.
 
-    allowed_ops: when given, refuse a model that uses any operator not listed
-    (exact names like "aten::linear", or "prim::*" for a namespace).
+    The keywords are the fields of tsrt::LoadOptions and tsrt::OptimizeOptions
+    (cpp/include/tsrt/model.h, optimize.h), with the same names and defaults as in
+    C++ and as ./infer's flags (--optimize-for-inference / --no-optimize-for-inference, ...):
+
+    device: "cpu", "cuda" or "cuda:N".
+    check_inputs: check inputs against the file's metadata (dtype, rank, fixed dims).
+    allowed_operators: when given, refuse a model that uses any operator not listed
+        (exact names like "aten::linear", or "prim::*" for a namespace); a .pt2
+        package is refused (its operators are machine code).
+    verify_checksums: check the CRC-32 of every weight storage (LibTorch does not).
+    inference_mode / freeze / optimize_for_inference / onednn_fusion /
+    graph_executor_optimize: the load-time optimisations (all but the last on).
     precision: "fp32", "bf16" or "fp16" for weights and compute (inputs and outputs
-    stay float32). freeze / optimize / onednn_fusion / inference_mode / jit_optimize: the load-time
-    optimisations of tsrt/optimize.h (the first three on by default); warmup: calls
-    per method at load on inputs of the declared shapes. verify_checksums: check the
-    CRC-32 of every weight storage (on by default; LibTorch does not).
-    Raises tsrt.Error when the file is missing, damaged, not a loadable model,
-    or uses an operator outside `allowed_ops` (a .pt2 package with `allowed_ops`
-    is refused: its operators are machine code).
+        stay float32).
+    warmup_runs: calls per method at load, on inputs of the declared shapes.
+
+    Raises tsrt.Error when the file is missing, damaged, not a loadable model, or
+    uses an operator outside `allowed_operators`.
     """
-    return Model(_C.load(str(path), device, check_inputs, list(allowed_ops) if allowed_ops is not None else None,
-                         precision, freeze, optimize, inference_mode, jit_optimize, warmup, verify_checksums,
-                         onednn_fusion))
+    options = _C.LoadOptions()
+    options.device = device
+    options.check_inputs = check_inputs
+    options.allowed_operators = list(allowed_operators) if allowed_operators is not None else None
+    options.verify_checksums = verify_checksums
+    optimize = options.optimize
+    optimize.inference_mode = inference_mode
+    optimize.freeze = freeze
+    optimize.optimize_for_inference = optimize_for_inference
+    optimize.onednn_fusion = onednn_fusion
+    optimize.graph_executor_optimize = graph_executor_optimize
+    optimize.precision = precision
+    optimize.warmup_runs = warmup_runs
+    return Model(_C.load(str(path), options))
 
 
 def set_num_threads(threads: int) -> None:
