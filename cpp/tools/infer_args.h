@@ -39,7 +39,8 @@ struct InferArgs {
   LoadOptions load;
 };
 
-/// Parses argv. Throws tsrt::Error(kInvalidArgument) with a one-line reason.
+/// Parses argv. Throws tsrt::Error(kInvalidArgument) with a one-line reason, and
+/// Error(kIO) when the file of --allowed-operators cannot be read.
 InferArgs parse_infer_args(int argc, char** argv);
 
 /// The --help text, with examples.
