@@ -36,6 +36,8 @@ else
 endif
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q numpy pytest scikit-build-core pybind11 nlohmann-json cmake ninja
+	# jsonschema: tests check tsrt.json documents against docs/tsrt.schema.json.
+	$(PY) -m pip install -q jsonschema
 	# transformers: BERT built from a config (random weights, no download) for the export
 	# tests. Machines without a package index (GPU boxes) go on without it; that test skips.
 	$(PY) -m pip install -q transformers || echo "warning: transformers not installed; the BERT export test will skip"
@@ -63,7 +65,7 @@ $(VENV)/.build-stamp: $(VENV)/.setup-stamp $(CPP_SOURCES)
 build: $(VENV)/.build-stamp
 
 # --- the main job -------------------------------------------------------------
-$(ARTIFACTS)/$(DEMO_MODEL).pt: $(VENV)/.build-stamp $(PY_SOURCES) models/$(DEMO_MODEL).py
+$(ARTIFACTS)/$(DEMO_MODEL).pt: $(VENV)/.build-stamp $(PY_SOURCES)
 	$(PY) -m tsrt.cli export --zoo $(DEMO_MODEL) -o $@
 
 demo: $(ARTIFACTS)/$(DEMO_MODEL).pt

@@ -35,13 +35,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-import tsrt  # noqa: E402
-from tsrt.spec import TensorSpec  # noqa: E402
+import tsrt
+from tsrt.spec import TensorSpec
 
 ALL_PEERS = ["eager", "torchscript", "torchscript_opt", "tsrt", "tsrt_fixed", "tsrt_infer", "tsrt_aoti", "onnxruntime",
              "compile", "tsrt_bf16"]
@@ -81,13 +80,13 @@ def build_models(names: list[str]) -> list[BenchModel]:
     built = []
     for name in names:
         if name == "resnet18":
-            from models.resnet18 import make_resnet18
+            from tsrt.zoo.resnet18 import make_resnet18
             built.append(BenchModel(name, make_resnet18(), TensorSpec("x", (1, 3, 224, 224), dynamic_dims=(0,))))
         elif name == "bert":
             built.append(BenchModel(name, BertLastHidden().eval(),
                                     TensorSpec("input_ids", (1, 128), torch.int64, (0,), (0, 30522))))
         elif name == "mlp":
-            from models.mlp import make_mlp
+            from tsrt.zoo.mlp import make_mlp
             torch.manual_seed(0)
             built.append(BenchModel(name, make_mlp().eval(), TensorSpec("x", (1, 64), dynamic_dims=(0,))))
         else:

@@ -24,11 +24,10 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import models  # noqa: E402
-import tsrt  # noqa: E402
-from tsrt.export import ExportError, export_zoo_entry  # noqa: E402
+from tsrt import zoo
+import tsrt
+from tsrt.exporter import ExportError
 
 
 def batch_one(entry) -> tuple[torch.Tensor, ...]:
@@ -49,19 +48,19 @@ def median_ms(call, inputs, calls: int, warmup: int = 20) -> float:
 
 
 def bench(name: str, out: Path, calls: int) -> dict:
-    entry = models.get(name)
+    entry = zoo.get(name)
     inputs = batch_one(entry)
     row: dict = {"model": name, "inputs": [list(x.shape) for x in inputs], "torchscript_mode": None, "aoti": None}
     eager = entry.build()
     with torch.inference_mode():
         row["eager_ms"] = median_ms(eager, inputs, calls)
-    report = export_zoo_entry(entry, out / f"{name}.pt", "auto")
+    report = entry.export(out / f"{name}.pt", "auto")
     row["torchscript_mode"] = report.mode
     row["torchscript_ms"] = median_ms(tsrt.load(out / f"{name}.pt"), inputs, calls)
     if entry.aoti:
         started = time.perf_counter()
         try:
-            report = export_zoo_entry(entry, out / f"{name}.pt2", "auto", format="aoti")
+            report = entry.export(out / f"{name}.pt2", "auto", format="aoti")
         except ExportError as error:  # the zoo's claim is wrong: say so rather than stop
             row["aoti"] = "export failed: " + "; ".join(error.report.findings[:2])
             return row
@@ -76,7 +75,7 @@ def bench(name: str, out: Path, calls: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="*", default=list(models.ZOO), help="zoo models (default: all)")
+    parser.add_argument("--models", nargs="*", default=list(zoo.ZOO), help="zoo models (default: all)")
     parser.add_argument("--calls", type=int, default=200, help="timed calls per model and format")
     parser.add_argument("--out", type=Path, help="where to write the exports (default: a temporary directory)")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")

@@ -12,10 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models/ lives at the repo root
 
-import models  # noqa: E402
-from tsrt.export import export_zoo_entry  # noqa: E402
+from tsrt import zoo
 
 
 def main() -> int:
@@ -25,15 +23,15 @@ def main() -> int:
     parser.add_argument("--aoti", default="", help="comma-separated models to export as AOTInductor packages too")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
-    names = args.only.split(",") if args.only else list(models.ZOO)
+    names = args.only.split(",") if args.only else list(zoo.ZOO)
     for name in names:
-        entry = models.get(name)
+        entry = zoo.get(name)
         for mode in entry.modes:
-            report = export_zoo_entry(entry, Path(args.out) / f"{name}.{mode}.pt", mode)
+            report = entry.export(Path(args.out) / f"{name}.{mode}.pt", mode)
             if not args.quiet:
                 print(report)
     for name in filter(None, args.aoti.split(",")):
-        report = export_zoo_entry(models.get(name), Path(args.out) / f"{name}.aoti.pt2", "auto", format="aoti")
+        report = zoo.get(name).export(Path(args.out) / f"{name}.aoti.pt2", "auto", format="aoti")
         if not args.quiet:
             print(report)
     return 0

@@ -948,14 +948,13 @@ def run_cases(cases: Sequence[Case], infer_share: float = 0.1, timeout: float = 
 def export_sources(work: Path, names: Sequence[str]) -> list[Path]:
     """Exports the zoo models `names` (mode auto) into work/, reusing files already there."""
     sys.path.insert(0, str(ROOT))  # models/ lives at the repo root
-    import models
-    from tsrt.export import export_zoo_entry
-
+    from tsrt import zoo
+    
     paths = []
     for name in names:
         path = work / f"{name}.auto.pt"
         if not path.exists():
-            export_zoo_entry(models.get(name), path, "auto")
+            zoo.get(name).export(path, "auto")
         paths.append(path)
     return paths
 

@@ -15,11 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import models  # noqa: E402
-import tsrt  # noqa: E402
-from tsrt.export import export_zoo_entry  # noqa: E402
+from tsrt import zoo
+import tsrt
 
 
 def rss_mib() -> float:
@@ -36,10 +34,10 @@ def main() -> int:
     parser.add_argument("--max-growth", type=float, default=5.0, help="percent, from call 1,000 to the end")
     args = parser.parse_args()
 
-    entry = models.get(args.model)
+    entry = zoo.get(args.model)
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / f"{args.model}.pt"
-        export_zoo_entry(entry, path, "auto")
+        entry.export(path, "auto")
         model = tsrt.load(path)
         rng = random.Random(0)
         # A pool of inputs over the dynamic dimensions, so input memory is not what grows.

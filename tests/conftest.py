@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # models/ lives at the repo root
 
-import models  # noqa: E402
-from tsrt.export import export_zoo_entry  # noqa: E402
+from tsrt import zoo
 
 INFER = ROOT / "infer"
 
 
 def zoo_cases() -> list[tuple[str, str]]:
     """(model name, export mode) for every valid combination in the zoo."""
-    return [(name, mode) for name, entry in models.ZOO.items() for mode in entry.modes]
+    return [(name, mode) for name, entry in zoo.ZOO.items() for mode in entry.modes]
 
 
 @pytest.fixture(scope="session")
 def zoo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("zoo")
     for name, mode in zoo_cases():
-        export_zoo_entry(models.get(name), out / f"{name}.{mode}.pt", mode)
+        zoo.get(name).export(out / f"{name}.{mode}.pt", mode)
     return out
 
 
@@ -47,8 +44,9 @@ def _aoti_key(name: str) -> str:
 
     digest = hashlib.sha256(torch.__version__.encode())
     # What shapes a package: the model, export and what it records (specs, output paths).
-    shaping = ("export.py", "export_aoti.py", "spec.py", "normalize.py", "outputs.py")
-    sources = [ROOT / "models" / f"{name}.py"] + [ROOT / "python" / "tsrt" / file for file in shaping]
+    package = ROOT / "python" / "tsrt"
+    sources = [package / "zoo" / f"{name}.py", package / "spec.py", package / "contract.py",
+               *sorted((package / "exporter").glob("*.py"))]
     for source in sources:
         digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
@@ -68,7 +66,7 @@ def aoti_packages() -> dict[str, Path]:
                 stale.unlink()
             partial = AOTI_CACHE / f"{name}.partial.pt2"  # renamed when complete: an interrupted run leaves no package
             started = time.perf_counter()
-            export_zoo_entry(models.get(name), partial, "auto", format="aoti")
+            zoo.get(name).export(partial, "auto", format="aoti")
             partial.replace(package)
             print(f"\ncompiled {name} to AOTI in {time.perf_counter() - started:.1f} s")
         packages[name] = package

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import torch
 
-from tsrt.spec import ZooEntry
+from tsrt.zoo.entry import ZooEntry
 
 
 @dataclass

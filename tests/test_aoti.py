@@ -24,12 +24,12 @@ import pytest
 import torch
 from torch import nn
 
-import models
+from tsrt import zoo
 import tsrt
 from conftest import AOTI_MODELS, INFER, ROOT
 from errors import raises_tsrt
 from parity import Errors, compare, shape_variants
-from tsrt.export import ExportError, export
+from tsrt.exporter import ExportError, export
 from tsrt.spec import TensorSpec
 
 SEEDS = (21, 22, 23)
@@ -40,7 +40,7 @@ SEEDS = (21, 22, 23)
 
 @pytest.mark.parametrize("name", AOTI_MODELS)
 def test_aoti_parity(aoti_packages, name, record_property):
-    entry = models.get(name)
+    entry = zoo.get(name)
     eager = entry.build()
     loaded = tsrt.load(aoti_packages[name])
     assert loaded.format == "aoti"
@@ -65,7 +65,7 @@ def test_aoti_parity(aoti_packages, name, record_property):
 
 def test_outputs_keep_the_eager_structure(aoti_packages):
     """multi_io returns (Tensor, {'gathered', 'scores'}): rebuilt from the package's out spec."""
-    entry = models.get("multi_io")
+    entry = zoo.get("multi_io")
     inputs = entry.example_inputs(seed=5)
     actual = tsrt.load(aoti_packages["multi_io"])(*inputs)
     expected = entry.build()(*inputs)
@@ -77,7 +77,7 @@ def test_outputs_keep_the_eager_structure(aoti_packages):
 def test_non_contiguous_inputs_give_the_eager_answer(aoti_packages):
     """Compiled kernels assume the export's (contiguous) strides; libtsrt must not pass a view as is."""
     model = tsrt.load(aoti_packages["extra_method"])
-    eager = models.get("extra_method").build()
+    eager = zoo.get("extra_method").build()
     x = torch.randn(20, 6).t()  # shape [6, 20], strides (1, 6)
     assert not x.is_contiguous()
     compare(model(x), eager(x), 1e-5, 1e-4)
@@ -182,11 +182,11 @@ def test_audit_refuses_to_vouch_for_a_package(aoti_packages):
 # ---- which zoo models torch.export takes -------------------------------------------------
 
 
-@pytest.mark.parametrize("name", list(models.ZOO))
+@pytest.mark.parametrize("name", list(zoo.ZOO))
 def test_zoo_aoti_claims_hold(name):
     """ZooEntry.aoti says whether torch.export captures the model with its dynamic dims;
     capture only (no compile), so every model is checked in about a second."""
-    entry = models.get(name)
+    entry = zoo.get(name)
     dynamic = tuple({d: torch.export.Dim.DYNAMIC for d in spec.dynamic_dims} for spec in entry.inputs)
     try:
         torch.export.export(entry.build(), entry.example_inputs(), dynamic_shapes=dynamic, strict=False)
@@ -219,8 +219,8 @@ def test_data_dependent_branch_names_file_line_and_fix(tmp_path):
 
 def test_loop_over_a_dynamic_dim_says_declare_it_static(tmp_path):
     with pytest.raises(ExportError) as info:
-        tsrt.export(models.get("gru_seq").build(), models.get("gru_seq").example_inputs(), tmp_path / "g.pt2",
-                    format="aoti", input_specs=models.get("gru_seq").inputs)
+        tsrt.export(zoo.get("gru_seq").build(), zoo.get("gru_seq").example_inputs(), tmp_path / "g.pt2",
+                    format="aoti", input_specs=zoo.get("gru_seq").inputs)
     report = str(info.value)
     assert "specialized it to be a constant" in report and "declare that dimension static" in report
 
@@ -229,14 +229,14 @@ def test_cli_export_of_gated_fails_with_the_location(tmp_path):
     run = subprocess.run([sys.executable, "-m", "tsrt.cli", "export", "--zoo", "gated", "-o", str(tmp_path / "g.pt2"),
                           "-q"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert run.returncode == 1
-    assert "models/gated.py:32: if x.mean() > 0:" in run.stderr and "torch.cond" in run.stderr
+    assert "zoo/gated.py:33: if x.mean() > 0:" in run.stderr and "torch.cond" in run.stderr
 
 
 def test_cli_exports_a_pt2_from_a_batch_1_example(tmp_path):
     """-o *.pt2 implies --format aoti; a batch-1 example (which torch.export would specialise)
     is regrown to 2 for the capture, and the package still runs batch 1 and others."""
     package = tmp_path / "m.pt2"
-    run = subprocess.run([sys.executable, "-m", "tsrt.cli", "export", "models.mlp:make_mlp", "-o", str(package),
+    run = subprocess.run([sys.executable, "-m", "tsrt.cli", "export", "tsrt.zoo.mlp:make_mlp", "-o", str(package),
                           "--example", "x=1x64:float32", "--json", "-q"], capture_output=True, text=True, cwd=ROOT,
                          timeout=600)
     assert run.returncode == 0, run.stderr
@@ -329,7 +329,7 @@ def test_wrong_inputs_are_named(aoti_packages):
     with raises_tsrt("invalid_argument", "has no method 'classify'", "embed, forward"):
         model.run("classify", torch.randn(2, 20))
     multi_io = tsrt.load(aoti_packages["multi_io"])
-    a, b, index = models.get("multi_io").example_inputs()
+    a, b, index = zoo.get("multi_io").example_inputs()
     with raises_tsrt("invalid_argument", "input 'index' expects dtype int64"):
         multi_io(a, b, index.to(torch.int32))
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-import models
+from tsrt import zoo
 import tsrt
 from conftest import INFER
 
@@ -118,9 +118,9 @@ def test_bench_with_bad_inputs_fails_before_timing(zoo_dir):
 
 def test_python_benchmark_gives_the_same_schema(zoo_dir):
     model = tsrt.load(zoo_dir / "mlp.trace.pt")
-    report = model.benchmark(*models.get("mlp").example_inputs(seed=0), iters=25, concurrency=2, profile_iters=3)
+    report = model.benchmark(*zoo.get("mlp").example_inputs(seed=0), iters=25, concurrency=2, profile_iters=3)
     check_consistent(report)
     assert report["iters"] == 25 and report["concurrency"] == 2
     assert report["profile"] and report["profile"][0]["calls"] >= 3
     with pytest.raises(tsrt.Error, match="concurrency must be at least 1"):
-        model.benchmark(*models.get("mlp").example_inputs(seed=0), concurrency=0)
+        model.benchmark(*zoo.get("mlp").example_inputs(seed=0), concurrency=0)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-import models
+from tsrt import zoo
 from conftest import INFER
 from parity import compare
 
@@ -38,7 +38,7 @@ def saved_outputs(out_dir: Path) -> dict:
 
 @pytest.mark.parametrize("name,mode", [("resnet_cnn", "trace"), ("gru_seq", "script"), ("transformer_encoder", "script")])
 def test_positional_npy_inputs_match_eager(zoo_dir, tmp_path, name, mode):
-    entry = models.get(name)
+    entry = zoo.get(name)
     files, inputs = save_inputs(tmp_path, entry, seed=5, sizes={s.name: {d: 1 for d in s.dynamic_dims[:1]} for s in entry.inputs})
     result = infer(zoo_dir / f"{name}.{mode}.pt", *files, "--save-outputs", tmp_path / "out")
     assert result.returncode == 0, result.stderr
@@ -51,7 +51,7 @@ def test_positional_npy_inputs_match_eager(zoo_dir, tmp_path, name, mode):
 
 
 def test_named_inputs_nested_outputs_and_json(zoo_dir, tmp_path):
-    entry = models.get("multi_io")
+    entry = zoo.get("multi_io")
     files, inputs = save_inputs(tmp_path, entry, seed=7, sizes={s.name: {0: 5} for s in entry.inputs})
     named = [arg for spec, file in zip(entry.inputs, files) for arg in ("--input", f"{spec.name}={file}")]
     result = infer(zoo_dir / "multi_io.script.pt", *named, "--json", "--save-outputs", tmp_path / "out")

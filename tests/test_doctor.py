@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import doctor_cases
-import models
+from tsrt import zoo
 from tsrt.doctor import KINDS, Diagnosis, classify_script_error, diagnose, format_report
 
 CASES_FILE = Path(doctor_cases.__file__).resolve()
@@ -111,7 +111,7 @@ def test_diagnose_leaves_the_model_in_its_mode() -> None:
 def test_zoo_models_that_script_get_no_scan_or_script_findings() -> None:
     trace_kinds = {"data_dependent_control_flow", "tensor_constant_in_trace", "device_constant_in_trace",
                    "trace_failed", "trace_warning"}
-    for name, entry in models.ZOO.items():
+    for name, entry in zoo.ZOO.items():
         if "script" not in entry.modes:
             continue
         found = diagnose(entry.build(), entry.example_inputs())

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import models
+from tsrt import zoo
 import tsrt
 from conftest import ROOT
 from consumer import configure_and_build
 from tsrt.cli import main as tsrt_main
-from tsrt.outputs import flatten_outputs
+from tsrt.contract import flatten_outputs
 
 HELLO = ROOT / "examples" / "hello_tsrt"
 
@@ -49,7 +49,7 @@ def test_package_layout_and_cmake_prefix_command(capsys):
 def test_hello_prints_the_output_shapes_of_eager(hello, zoo_dir, name, mode):
     result = run(hello, zoo_dir / f"{name}.{mode}.pt")
     assert result.returncode == 0, result.stderr
-    entry = models.get(name)
+    entry = zoo.get(name)
     with torch.no_grad():
         eager = entry.build()(*entry.example_inputs())  # the example sizes, as hello_tsrt uses
     names = tsrt.load(zoo_dir / f"{name}.{mode}.pt").metadata["methods"]["forward"]["outputs"]

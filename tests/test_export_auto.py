@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-import models
+from tsrt import zoo
 import tsrt
-from tsrt.export import ExportError, export_zoo_entry
+from tsrt.exporter import ExportError
 from parity import compare
 
 BATCHES = (1, 2, 3)
@@ -149,8 +149,10 @@ class DictWithNone(nn.Module):
 
 
 @pytest.mark.parametrize("model_class,example,names", [
-    (NamedTupleOut, (torch.randn(2, 6),), ["logits", "hidden"]),
-    (DictWithNone, {"x": torch.randn(2, 6), "mask": torch.ones(2, 6)}, ["scores", "masked"]),
+    # One output-path rule (tsrt.contract.flatten_outputs, tsrt::flatten_outputs): a
+    # flattened trace names its leaves as C++ names the leaves of the unflattened output.
+    (NamedTupleOut, (torch.randn(2, 6),), ["output[0]", "output[1]"]),
+    (DictWithNone, {"x": torch.randn(2, 6), "mask": torch.ones(2, 6)}, ["output['scores']", "output['masked']"]),
 ])
 def test_structured_outputs_and_keyword_inputs_export_without_wrapper(tmp_path, model_class, example, names):
     eager = model_class().eval()
@@ -175,10 +177,10 @@ def test_training_mode_dropout_is_refused(tmp_path):
         tsrt.export(TrainingDropout().eval(), (torch.randn(4, 6),), tmp_path / "m.pt", mode="script", golden=0)
 
 
-@pytest.mark.parametrize("name", list(models.ZOO))
+@pytest.mark.parametrize("name", list(zoo.ZOO))
 def test_zoo_auto_picks_a_valid_mode(tmp_path, name):
-    entry = models.get(name)
-    report = export_zoo_entry(entry, tmp_path / f"{name}.pt", "auto")
+    entry = zoo.get(name)
+    report = entry.export(tmp_path / f"{name}.pt", "auto")
     assert report.mode in entry.modes or report.mode == "mixed", str(report)
     assert report.verification and all(check["passed"] for check in report.verification)
     print(f"{name}: auto chose {report.mode}; C++ vs eager max abs "
@@ -197,7 +199,7 @@ def test_bert_from_config_exports_in_auto_and_matches_in_cpp(tmp_path):
     tsrt.export(bert, {"input_ids": ids, "attention_mask": mask}, tmp_path / "bert.pt",
                 dynamic={"input_ids": [0, 1], "attention_mask": [0, 1]})
     loaded = tsrt.load(tmp_path / "bert.pt")
-    assert loaded.metadata["methods"]["forward"]["outputs"] == ["last_hidden_state", "pooler_output"]
+    assert loaded.metadata["methods"]["forward"]["outputs"] == ["output['last_hidden_state']", "output['pooler_output']"]
     for batch, length, pad_from in [(1, 5, 5), (3, 11, 4), (2, 16, 9)]:
         ids = torch.randint(0, 100, (batch, length))
         mask = torch.ones(batch, length, dtype=torch.long)
@@ -212,5 +214,5 @@ def test_specs_named_unlike_forward_parameters_are_refused(tmp_path):
     """C++ matches specs to arguments by name: a spec called 'image' for forward(x)
     would be dropped silently, and ./infer could not make the input."""
     with pytest.raises(ValueError, match=r"input_specs are named \['image'\], but forward's parameters are \['x'\]"):
-        tsrt.export(models.get("mlp").build(), (torch.rand(2, 64),), tmp_path / "m.pt",
+        tsrt.export(zoo.get("mlp").build(), (torch.rand(2, 64),), tmp_path / "m.pt",
                     input_specs=[tsrt.TensorSpec("image", (2, 64), dynamic_dims=(0,))])

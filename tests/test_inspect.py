@@ -9,7 +9,7 @@ import sys
 
 import torch
 
-import models
+from tsrt import zoo
 import tsrt
 from conftest import ROOT
 
@@ -23,7 +23,7 @@ def test_report_of_a_zoo_model(zoo_dir):
     result = tsrt_cli("inspect", zoo_dir / "mlp.trace.pt", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    eager = models.get("mlp").build()
+    eager = zoo.get("mlp").build()
     expected = sum(p.numel() for p in eager.parameters())
     assert report["parameters"]["count"] == expected  # frozen weights are graph constants: still counted
     assert report["parameters"]["bytes"] == expected * 4

@@ -8,10 +8,9 @@ import dataclasses
 import pytest
 import torch
 
-import models
+from tsrt import zoo
 import tsrt
 from parity import Errors, compare, zoo_parity
-from tsrt.export import export_zoo_entry
 
 SEEDS = (21, 22)
 
@@ -28,13 +27,13 @@ VARIANTS = {
 
 
 def parity(loaded: tsrt.Model, name: str, atol: float, rtol: float) -> Errors:
-    return zoo_parity(loaded, models.get(name), atol, rtol, SEEDS)
+    return zoo_parity(loaded, zoo.get(name), atol, rtol, SEEDS)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("name,mode", CASES)
 def test_each_switch_keeps_parity(zoo_dir, name, mode, variant):
-    entry = models.get(name)
+    entry = zoo.get(name)
     loaded = tsrt.load(zoo_dir / f"{name}.{mode}.pt", **VARIANTS[variant])
     parity(loaded, name, entry.tolerance.atol, entry.tolerance.rtol)
 
@@ -50,7 +49,7 @@ def test_default_load_says_what_it_applied(zoo_dir):
 @pytest.fixture(scope="module")
 def fixed_shape_cnn(tmp_path_factory) -> str:
     """The zoo CNN exported for one input shape only: where oneDNN fusion applies."""
-    entry = models.get("resnet_cnn")
+    entry = zoo.get("resnet_cnn")
     path = tmp_path_factory.mktemp("fixed") / "cnn.pt"
     specs = [dataclasses.replace(spec, dynamic_dims=()) for spec in entry.inputs]
     tsrt.export(entry.build(), entry.example_inputs(), path, mode="trace", input_specs=specs,
@@ -69,7 +68,7 @@ def test_fixed_shape_convolutions_get_onednn_fusion_compiled_at_load(fixed_shape
 
 
 def test_onednn_fusion_matches_eager(fixed_shape_cnn):
-    entry = models.get("resnet_cnn")
+    entry = zoo.get("resnet_cnn")
     loaded = tsrt.load(fixed_shape_cnn)
     eager = entry.build()
     for seed in SEEDS + (23,):
@@ -91,9 +90,9 @@ def test_onednn_fusion_does_not_leak_into_other_torchscript(fixed_shape_cnn):
     """The fuser is a process-wide LibTorch pass: after tsrt runs a CNN with it,
     TorchScript compiled later in the process must not be fused."""
     model = tsrt.load(fixed_shape_cnn)
-    model(*models.get("resnet_cnn").example_inputs(seed=1))
-    module = torch.jit.freeze(torch.jit.script(models.get("resnet_cnn").build()).eval())
-    x = models.get("resnet_cnn").example_inputs(seed=0)
+    model(*zoo.get("resnet_cnn").example_inputs(seed=1))
+    module = torch.jit.freeze(torch.jit.script(zoo.get("resnet_cnn").build()).eval())
+    x = zoo.get("resnet_cnn").example_inputs(seed=0)
     with torch.no_grad():
         for _ in range(3):
             module(*x)
@@ -104,14 +103,14 @@ def test_onednn_fusion_does_not_leak_into_other_torchscript(fixed_shape_cnn):
 @pytest.fixture(scope="module")
 def unfrozen_mlp(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("unfrozen") / "mlp.pt"
-    export_zoo_entry(models.get("mlp"), path, "trace", freeze=False)
+    zoo.get("mlp").export(path, "trace", freeze=False)
     return str(path)
 
 
 def test_an_unfrozen_file_is_frozen_at_load(unfrozen_mlp):
     loaded = tsrt.load(unfrozen_mlp)
     assert "froze the module (torch::jit::freeze)" in loaded.optimizations
-    entry = models.get("mlp")
+    entry = zoo.get("mlp")
     parity(loaded, "mlp", entry.tolerance.atol, entry.tolerance.rtol)
 
 
@@ -120,7 +119,7 @@ def test_freeze_off_keeps_the_weights_as_attributes(unfrozen_mlp):
     steps = loaded.optimizations
     assert "not frozen (freeze off)" in steps
     assert "optimize_for_inference skipped: it needs a frozen module" in steps
-    entry = models.get("mlp")
+    entry = zoo.get("mlp")
     parity(loaded, "mlp", entry.tolerance.atol, entry.tolerance.rtol)
 
 
@@ -142,7 +141,7 @@ def test_bf16_matches_float32_eager_within_its_tolerance(zoo_dir, name, mode, at
 
 def test_bf16_outputs_are_float32(zoo_dir):
     loaded = tsrt.load(zoo_dir / "resnet_cnn.trace.pt", precision="bf16")
-    out = loaded(*models.get("resnet_cnn").example_inputs(seed=0))
+    out = loaded(*zoo.get("resnet_cnn").example_inputs(seed=0))
     assert out.dtype == torch.float32
 
 

@@ -10,7 +10,7 @@ import warnings
 import pytest
 import torch
 
-import models
+from tsrt import zoo
 import tsrt
 from conftest import zoo_cases
 from parity import compare, shape_variants, zoo_parity
@@ -21,7 +21,7 @@ SEEDS = (11, 12, 13)
 
 @pytest.mark.parametrize("name,mode", zoo_cases())
 def test_zoo_parity(zoo_dir, name, mode, record_property):
-    entry = models.get(name)
+    entry = zoo.get(name)
     loaded = tsrt.load(zoo_dir / f"{name}.{mode}.pt")
     errors = zoo_parity(loaded, entry, entry.tolerance.atol, entry.tolerance.rtol, SEEDS, CALLS_PER_INPUT)
     record_property("max_abs", errors.max_abs)
@@ -34,7 +34,7 @@ def test_zoo_parity(zoo_dir, name, mode, record_property):
 def test_script_only_models_really_need_script(name):
     """The zoo's claim that tracing is wrong for these models is itself checked:
     a trace at the example shape gives wrong answers or fails at other inputs."""
-    entry = models.get(name)
+    entry = zoo.get(name)
     eager = entry.build()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")

@@ -24,12 +24,12 @@ from typing import Any, Iterator
 import pytest
 import torch
 
-import models
+from tsrt import zoo
 from conftest import ROOT
 from consumer import configure_and_build
 from parity import compare
 import tsrt
-from tsrt.outputs import flatten_outputs
+from tsrt.contract import flatten_outputs
 
 SERVICE = ROOT / "examples" / "cpp_service"
 MODELS = {"mlp": "mlp.trace.pt", "multi_io": "multi_io.script.pt", "mixed": "mixed_outputs.script.pt",
@@ -122,7 +122,7 @@ def tensor_json(tensor: torch.Tensor) -> dict:
 def eager(name: str, inputs: tuple, model_file: Path) -> list[tuple[str, Any]]:
     """Eager PyTorch's outputs, flattened with the output names the exported file records."""
     with torch.no_grad():
-        output = models.get(name).build()(*inputs)
+        output = zoo.get(name).build()(*inputs)
     return flatten_outputs(output, tsrt.load(model_file).metadata["methods"]["forward"]["outputs"])
 
 
@@ -160,7 +160,7 @@ def test_health_and_models(server):
 @pytest.mark.parametrize("by_name", [True, False], ids=["by_name", "by_position"])
 @pytest.mark.parametrize("name,model", [("mlp", "mlp"), ("multi_io", "multi_io"), ("mixed_outputs", "mixed")])
 def test_infer_matches_eager(server, zoo_dir, name, model, by_name):
-    entry = models.get(name)
+    entry = zoo.get(name)
     inputs = entry.example_inputs(seed=3, sizes={s.name: {0: 5} for s in entry.inputs})
     payload = ({spec.name: tensor_json(t) for spec, t in zip(entry.inputs, inputs)} if by_name
                else [tensor_json(t) for t in inputs])
@@ -172,7 +172,7 @@ def test_infer_matches_eager(server, zoo_dir, name, model, by_name):
 
 def test_infer_other_method(server):
     """"method" runs a @torch.jit.export method instead of forward."""
-    entry = models.get("extra_method")
+    entry = zoo.get("extra_method")
     (x,) = entry.example_inputs(seed=5)
     status, answer = server.infer("extra", {"method": "embed", "inputs": {"x": tensor_json(x)}})
     assert status == 200, answer
@@ -236,7 +236,7 @@ def test_bad_requests_get_json_errors_and_the_server_goes_on(server, zoo_dir, mo
     assert answer["error"]["code"] == code
     assert fragment in answer["error"]["message"], answer["error"]["message"]
     # Still serving, and still right.
-    entry = models.get("mlp")
+    entry = zoo.get("mlp")
     inputs = entry.example_inputs(seed=11)
     good_status, good = server.infer("mlp", {"inputs": [tensor_json(inputs[0])]})
     assert good_status == 200
@@ -246,7 +246,7 @@ def test_bad_requests_get_json_errors_and_the_server_goes_on(server, zoo_dir, mo
 def test_large_bodies_whatever_their_content_type(server, zoo_dir):
     """curl -d sends application/x-www-form-urlencoded, which httplib caps at 8 KiB
     unless the handler reads the body itself; 64 rows of 64 floats are ~80 KiB."""
-    entry = models.get("mlp")
+    entry = zoo.get("mlp")
     inputs = entry.example_inputs(seed=8, sizes={"x": {0: 64}})
     body = json.dumps({"inputs": [tensor_json(inputs[0])]}).encode()
     assert len(body) > 64 << 10
@@ -284,7 +284,7 @@ def test_unknown_routes_are_json_404(server):
 
 
 def test_16_concurrent_requests_share_one_model(server, zoo_dir):
-    entry = models.get("multi_io")
+    entry = zoo.get("multi_io")
     cases = [entry.example_inputs(seed=100 + i, sizes={s.name: {0: 1 + i % 4} for s in entry.inputs}) for i in range(16)]
     results: list[Any] = [None] * len(cases)
     latencies: list[float] = [0.0] * len(cases)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import models
+from tsrt import zoo
 from conftest import zoo_cases
 from tsrt import triton
 from tsrt.cli import main as tsrt_main
@@ -61,7 +61,7 @@ def test_zoo_repositories_parse_with_tritons_schema(zoo_dir, tmp_path, name, mod
     assert config.platform == "pytorch_libtorch" and config.backend == ""
     assert config.max_batch_size == triton.DEFAULT_MAX_BATCH_SIZE  # every zoo input and output has batch dim 0
     assert config.HasField("dynamic_batching")
-    entry = models.get(name)
+    entry = zoo.get(name)
     assert len(config.input) == len(entry.inputs)
     for parsed, spec in zip(config.input, entry.inputs):
         assert parsed.name == spec.name  # forward()'s argument names: the backend's documented input convention

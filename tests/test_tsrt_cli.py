@@ -18,7 +18,7 @@ def tsrt_cli(*args, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 def test_export_factory_with_example_and_dynamic(tmp_path):
     out = tmp_path / "gated.pt"
-    result = tsrt_cli("export", "models.gated:Gated", "-o", out, "--example", "x=3x16:float32", "--dynamic", "x:0",
+    result = tsrt_cli("export", "tsrt.zoo.gated:Gated", "-o", out, "--example", "x=3x16:float32", "--dynamic", "x:0",
                       "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -47,10 +47,10 @@ def test_unexportable_model_exits_1_with_report(tmp_path):
 
 
 def test_usage_errors_exit_2(tmp_path):
-    for args, message in [(["export", "models.mlp", "-o", tmp_path / "m.pt", "--example", "x=2x64"], "PACKAGE.MODULE:FACTORY"),
-                          (["export", "models.mlp:Nope", "-o", tmp_path / "m.pt", "--example", "x=2x64"], "Nope"),
-                          (["export", "models.mlp:MLP", "-o", tmp_path / "m.pt", "--example", "x=2by64"], "bad input spec"),
-                          (["export", "models.mlp:MLP", "-o", tmp_path / "m.pt", "--example", "x=2x64", "--dynamic", "y:0"], "unknown inputs"),
+    for args, message in [(["export", "tsrt.zoo.mlp", "-o", tmp_path / "m.pt", "--example", "x=2x64"], "PACKAGE.MODULE:FACTORY"),
+                          (["export", "tsrt.zoo.mlp:Nope", "-o", tmp_path / "m.pt", "--example", "x=2x64"], "Nope"),
+                          (["export", "tsrt.zoo.mlp:MLP", "-o", tmp_path / "m.pt", "--example", "x=2by64"], "bad input spec"),
+                          (["export", "tsrt.zoo.mlp:MLP", "-o", tmp_path / "m.pt", "--example", "x=2x64", "--dynamic", "y:0"], "unknown inputs"),
                           (["export", "--zoo", "nope", "-o", tmp_path / "m.pt"], "nope")]:
         result = tsrt_cli(*args)
         assert result.returncode == 2, (args, result.stderr)

@@ -11,10 +11,10 @@ import numpy as np
 
 import torch
 
-import models
+from tsrt import zoo
 import tsrt
 from conftest import INFER
-from tsrt.export import _verify_in_cpp
+from tsrt.exporter.verify import VerificationFailed, verify_in_cpp
 
 
 def infer(*args) -> subprocess.CompletedProcess:
@@ -39,7 +39,7 @@ def test_golden_pairs_cover_two_shapes(zoo_dir):
 
 def swap_weights(zoo_dir, tmp_path):
     """A file whose golden outputs came from other weights: what a wrong export looks like."""
-    entry = models.get("mlp")
+    entry = zoo.get("mlp")
     original = tsrt.load(zoo_dir / "mlp.script.pt")
     torch.manual_seed(99)
     other = torch.jit.freeze(torch.jit.script(entry.factory().eval()))
@@ -57,8 +57,8 @@ def test_verify_fails_on_mismatch(zoo_dir, tmp_path):
 def test_export_refuses_a_file_that_does_not_match(zoo_dir, tmp_path):
     path = swap_weights(zoo_dir, tmp_path)
     try:
-        _verify_in_cpp(path)
-    except tsrt.Error as error:
+        verify_in_cpp(path)
+    except VerificationFailed as error:
         assert "does not match eager PyTorch" in str(error)
     else:
         raise AssertionError("verification should have failed")
@@ -72,7 +72,7 @@ def test_verify_without_golden_is_a_usage_error(tmp_path):
 
 
 def test_golden_can_be_left_out(tmp_path):
-    entry = models.get("mlp")
+    entry = zoo.get("mlp")
     tsrt.export(entry.build(), entry.example_inputs(), tmp_path / "m.pt", "trace", golden=0)
     metadata = tsrt.load(tmp_path / "m.pt").metadata
     assert metadata["golden"] == [] and not any(name.startswith("golden/") for name in tsrt.load(tmp_path / "m.pt").extra_files)
@@ -87,4 +87,4 @@ def test_metadata_is_self_describing(zoo_dir):
     assert forward["output_structure"] == "Tuple[Tensor, Dict[str, Tensor]]"
     for key in ("format_version", "torch_version", "created", "source", "export_mode", "export_reason", "tolerance"):
         assert metadata[key], key
-    assert metadata["source"] == "models.multi_io.MultiIO"
+    assert metadata["source"] == "tsrt.zoo.multi_io.MultiIO"

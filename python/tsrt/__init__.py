@@ -18,14 +18,15 @@ import torch  # noqa: F401
 
 from tsrt import _C
 from tsrt._C import Error
-from tsrt.export import export
+from tsrt.exporter import ExportError, ExportReport, export
 from tsrt.model import Model, load, set_num_threads
 from tsrt.spec import TensorSpec, Tolerance
+from tsrt.version import __version__
 
 #: Put in CMAKE_PREFIX_PATH for find_package(tsrt): the directory holding include/tsrt,
 #: lib/libtsrt.so and lib/cmake/tsrt. It is where the compiled parts were installed,
 #: which an editable install keeps apart from the Python sources.
 cmake_prefix_path: str = _os.path.dirname(_os.path.abspath(_C.__file__))
 
-__all__ = ["Error", "Model", "TensorSpec", "Tolerance", "cmake_prefix_path", "export", "load", "set_num_threads"]
-__version__ = "0.1.0"
+__all__ = ["Error", "ExportError", "ExportReport", "Model", "TensorSpec", "Tolerance", "__version__",
+           "cmake_prefix_path", "export", "load", "set_num_threads"]

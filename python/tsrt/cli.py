@@ -29,12 +29,15 @@ EXAMPLES = """examples:
 then: ./infer model.pt --verify"""
 
 
-def _load_factory(target: str) -> Any:
+def _load_factory(target: str, app_dir: str = ".") -> Any:
     """'package.module:callable' -> the module the callable returns (or the class instance)."""
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"expected PACKAGE.MODULE:FACTORY, got '{target}'")
-    sys.path.insert(0, ".")  # models of the current directory, as python -m would see them
+    # Like uvicorn's --app-dir: the user's package is found from --app-dir (the current
+    # directory by default), as `python -m` would find it, whether or not it is installed.
+    if app_dir not in sys.path:
+        sys.path.insert(0, app_dir)
     factory = getattr(importlib.import_module(module_name), attribute)
     return factory()
 
@@ -51,7 +54,7 @@ def _parse_dynamic(items: list[str]) -> dict[str, list[int]]:
 
 def _export(args: argparse.Namespace) -> int:
     import tsrt
-    from tsrt.export import ExportError, export_zoo_entry
+    from tsrt.exporter import ExportError
 
     def progress(stage: str) -> None:
         if not args.quiet:
@@ -65,16 +68,18 @@ def _export(args: argparse.Namespace) -> int:
         raise ValueError("--mode chooses how TorchScript captures the model; --format aoti always uses torch.export")
     try:
         if args.zoo:
-            sys.path.insert(0, ".")
-            import models
+            from tsrt import zoo
 
-            report = export_zoo_entry(models.get(args.zoo), args.output, args.mode or "auto", progress, fmt)
+            report = zoo.get(args.zoo).export(args.output, args.mode or "auto", format=fmt, progress=progress)
         else:
             if not args.target or not args.example:
                 raise ValueError("give PACKAGE.MODULE:FACTORY and --example for each input (or --zoo NAME)")
-            module = _load_factory(args.target)
+            module = _load_factory(args.target, args.app_dir)
             specs, example = _examples_from_flags(args.example, args.dynamic)
-            report = tsrt.export(module, example, args.output, args.mode or "auto", format=fmt, input_specs=specs,
+            # Without --dynamic, export finds the dimensions that may vary (the specs
+            # only name the inputs, which --example already does through `example`).
+            report = tsrt.export(module, example, args.output, args.mode or "auto", format=fmt,
+                                 input_specs=specs if args.dynamic else None,
                                  golden=0 if args.no_golden else 2, freeze=not args.no_freeze, progress=progress)
     except ExportError as error:
         print(error.report if not args.json else json.dumps(vars(error.report), default=str, indent=1), file=sys.stderr)
@@ -132,7 +137,7 @@ def _examples_from_flags(example_flags: list[str], dynamic_flags: list[str]) -> 
 def _doctor(args: argparse.Namespace) -> int:
     from tsrt.doctor import diagnose, format_report
 
-    module = _load_factory(args.target)
+    module = _load_factory(args.target, args.app_dir)
     example = tuple(_examples_from_flags(args.example, [])[1].values()) if args.example else None
     diagnoses = diagnose(module, example)
     if args.json:
@@ -181,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     export = commands.add_parser("export", help="export a model to a self-describing TorchScript file or .pt2 package",
                                  epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     export.add_argument("target", nargs="?", help="PACKAGE.MODULE:FACTORY returning an nn.Module")
-    export.add_argument("--zoo", help="a model of the zoo (models/) instead of a target")
+    export.add_argument("--zoo", help="a model of tsrt's zoo (tsrt.zoo) instead of a target")
+    export.add_argument("--app-dir", default=".", metavar="DIR",
+                        help="where to import PACKAGE.MODULE from when it is not installed (default: .)")
     export.add_argument("-o", "--output", required=True, help="the .pt (or .pt2) file to write")
     export.add_argument("--format", choices=("torchscript", "aoti"),
                         help="torchscript (.pt), or aoti: torch.export + AOTInductor package (.pt2); "
@@ -212,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                                  epilog="example: tsrt doctor mypkg.models:make_model --example x=1x3x224x224",
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     doctor.add_argument("target", help="PACKAGE.MODULE:FACTORY returning an nn.Module")
+    doctor.add_argument("--app-dir", default=".", metavar="DIR",
+                        help="where to import PACKAGE.MODULE from when it is not installed (default: .)")
     doctor.add_argument("--example", action="append", default=[], metavar="NAME=DIMS:DTYPE",
                         help="example inputs: with them, doctor also traces (frozen control flow, baked devices)")
     doctor.add_argument("--json", action="store_true", help="print the findings as JSON")

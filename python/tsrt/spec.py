@@ -7,41 +7,12 @@ declares for its models, and what makes fresh random inputs for parity checks.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
 
-_DTYPES: dict[str, torch.dtype] = {
-    "bool": torch.bool,
-    "uint8": torch.uint8,
-    "int8": torch.int8,
-    "int16": torch.int16,
-    "int32": torch.int32,
-    "int64": torch.int64,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "complex64": torch.complex64,
-    "complex128": torch.complex128,
-}
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    """'float32' for torch.float32: the names tsrt writes in metadata and the CLI reads."""
-    for name, candidate in _DTYPES.items():
-        if candidate == dtype:
-            return name
-    raise ValueError(f"dtype {dtype} is not supported by tsrt")
-
-
-def dtype_from_name(name: str) -> torch.dtype:
-    try:
-        return _DTYPES[name]
-    except KeyError:
-        raise ValueError(f"unknown dtype '{name}'; expected one of {', '.join(_DTYPES)}") from None
-
+from tsrt.contract import dtype_from_name, dtype_name
 
 def default_dynamic_dims(rank: int) -> tuple[int, ...]:
     """The dims that vary when an input's are not declared: the batch dimension (0)
@@ -127,31 +98,3 @@ class Tolerance:
 
     def to_json(self) -> dict[str, float]:
         return {"atol": self.atol, "rtol": self.rtol}
-
-
-@dataclass(frozen=True)
-class ZooEntry:
-    """A model of the zoo: how to build it, its inputs, and how it may be exported."""
-
-    name: str
-    factory: Any  # Callable[[], torch.nn.Module]
-    inputs: tuple[TensorSpec, ...]
-    modes: tuple[str, ...]  # valid TorchScript export modes: "trace", "script"
-    tolerance: Tolerance = Tolerance()
-    # torch.export (hence format "aoti") captures it with its dynamic dims; tests/test_aoti.py checks the claim.
-    aoti: bool = True
-    # Extra methods exported with @torch.jit.export, each with its own inputs.
-    methods: Mapping[str, tuple[TensorSpec, ...]] = field(default_factory=dict)
-    description: str = ""
-
-    def example_inputs(self, seed: int = 0, sizes: Mapping[str, Mapping[int, int]] | None = None,
-                       specs: tuple[TensorSpec, ...] | None = None) -> tuple[torch.Tensor, ...]:
-        """Fresh random inputs; `sizes` maps an input name to {dim: size} for dynamic dims."""
-        generator = torch.Generator().manual_seed(seed)
-        sizes = sizes or {}
-        return tuple(spec.random(generator, sizes.get(spec.name)) for spec in (specs or self.inputs))
-
-    def build(self) -> torch.nn.Module:
-        """A new instance in eval mode, with deterministic weights."""
-        torch.manual_seed(0)
-        return self.factory().eval()

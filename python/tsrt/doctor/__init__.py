@@ -41,6 +41,7 @@ import torch
 from torch._jit_internal import FunctionModifiers, get_torchscript_modifier, is_ignored_fn
 
 from tsrt import capture
+from tsrt.source_location import is_library_file
 
 __all__ = ["Diagnosis", "KINDS", "classify_script_error", "diagnose", "format_report"]
 
@@ -98,8 +99,6 @@ _DEFAULT_REWRITE: dict[str, str] = {
     "trace_warning": "check that this value does not depend on the input, or script this code",
 }
 
-_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
-_TSRT_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 @dataclass(frozen=True)
@@ -686,7 +685,7 @@ def _from_trace_finding(finding: capture.Finding) -> Diagnosis | None:
         rewrite = next((fix for pattern, fix in _TRACE_FAILURES if pattern.search(message)),
                        _DEFAULT_REWRITE["trace_failed"])
         return Diagnosis("trace_failed", location, message, rewrite)
-    if location and _is_library_file(_split_location(location)[0]):
+    if location and is_library_file(_split_location(location)[0]):
         return None  # torch's own shape checks: benign, and not the model's code to rewrite
     construct = _source_line(location) or finding.message
     for kind, pattern, rewrite in _TRACE_WARNINGS:
@@ -762,7 +761,7 @@ def _user_frame(node: torch._C.Node, library: bool = False) -> str:
         match = re.search(r'File "([^"]+)", line (\d+)', recorded)
         frames = [(match.group(1), match.group(2))] if match else []
     for file, line in frames:
-        if not _is_library_file(file):
+        if not is_library_file(file):
             return _normalize_location(f"{file}:{line}")
     return _normalize_location(f"{frames[0][0]}:{frames[0][1]}") if library and frames else ""
 
@@ -771,11 +770,6 @@ def _user_frame(node: torch._C.Node, library: bool = False) -> str:
 
 def _is_torch(module_name: str | None) -> bool:
     return bool(module_name) and (module_name == "torch" or module_name.startswith("torch."))
-
-
-def _is_library_file(path: str) -> bool:
-    path = os.path.abspath(path)
-    return path.startswith(_TORCH_DIR + os.sep) or path.startswith(_TSRT_DIR + os.sep)
 
 
 def _class_functions(cls: type) -> list[tuple[str, Any]]:

@@ -16,7 +16,8 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-from tsrt.spec import TensorSpec, Tolerance, ZooEntry
+from tsrt.spec import TensorSpec, Tolerance
+from tsrt.zoo.entry import ZooEntry
 
 
 class GRUSeq(nn.Module):

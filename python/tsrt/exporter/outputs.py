@@ -12,6 +12,8 @@ from typing import Any, Sequence
 
 import torch
 
+from tsrt.contract import flatten_outputs
+
 
 def _is_namedtuple(value: Any) -> bool:
     return isinstance(value, tuple) and hasattr(value, "_fields")
@@ -37,34 +39,70 @@ def structure(output: Any) -> str:
     return type(output).__name__
 
 
-def named_tensor_leaves(output: Any, prefix: str = "") -> list[tuple[str, torch.Tensor]]:
-    """The non-None tensor leaves of `output` with their names: dict keys and
-    namedtuple fields joined with '.', indices for plain sequences."""
-    def join(key: str) -> str:
-        return f"{prefix}.{key}" if prefix else key
+def _cache_layers(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    """(key, value) per layer of a Hugging Face key/value cache (DynamicCache and kin:
+    `.layers` with `.keys`/`.values` in transformers 5, `key_cache`/`value_cache`
+    before), or None when `cache` is not one."""
+    layers = getattr(cache, "layers", None)
+    if isinstance(layers, list) and all(hasattr(layer, "keys") and hasattr(layer, "values") for layer in layers):
+        return [(layer.keys, layer.values) for layer in layers]
+    keys, values = getattr(cache, "key_cache", None), getattr(cache, "value_cache", None)
+    if isinstance(keys, list) and isinstance(values, list):
+        return list(zip(keys, values))
+    return None
 
-    if isinstance(output, torch.Tensor):
-        return [(prefix or "output", output)]
-    if output is None:
-        return []
-    if isinstance(output, dict):  # also HF ModelOutput (an OrderedDict)
-        return [leaf for key, value in output.items() for leaf in named_tensor_leaves(value, join(str(key)))]
+
+def is_cache(value: Any) -> bool:
+    return not isinstance(value, (torch.Tensor, dict, list, tuple)) and _cache_layers(value) is not None
+
+
+def to_plain(output: Any) -> Any:
+    """`output` with every key/value cache object replaced by a tuple of
+    {"key": tensor, "value": tensor} per layer, and ModelOutputs by plain dicts:
+    structures a model file can return and libtsrt can rebuild."""
+    if is_cache(output):
+        return tuple({"key": key, "value": value} for key, value in _cache_layers(output) or [])
+    if isinstance(output, dict):
+        return {key: to_plain(value) for key, value in output.items()}
     if _is_namedtuple(output):
-        return [leaf for key in output._fields for leaf in named_tensor_leaves(getattr(output, key), join(key))]
+        return type(output)(*(to_plain(value) for value in output))
     if isinstance(output, (tuple, list)):
-        return [leaf for i, value in enumerate(output)
-                for leaf in named_tensor_leaves(value, join(f"output_{i}" if not prefix else str(i)))]
-    raise TypeError(f"output leaf of type {type(output).__name__} cannot be exported; return tensors")
+        return type(output)(to_plain(value) for value in output)
+    return output
+
+
+def holds_cache(output: Any) -> bool:
+    """True when `output` holds a key/value cache object somewhere."""
+    if is_cache(output):
+        return True
+    if isinstance(output, dict):
+        return any(holds_cache(v) for v in output.values())
+    if isinstance(output, (tuple, list)):
+        return any(holds_cache(v) for v in output)
+    return False
+
+
+def tensor_leaves(output: Any) -> list[tuple[str, torch.Tensor]]:
+    """The non-None tensor leaves of `output` with their paths (contract.flatten_outputs:
+    the same names C++ gives the leaves of a model that returns `output` unflattened)."""
+    leaves = []
+    for path, leaf in flatten_outputs(output):
+        if isinstance(leaf, torch.Tensor):
+            leaves.append((path, leaf))
+        elif leaf is not None:
+            raise TypeError(f"output {path} is a {type(leaf).__name__}, which a model file cannot return: "
+                            "return tensors (or tuples, lists and dicts of them)")
+    return leaves
 
 
 def leaf_names(output: Any) -> list[str]:
-    """Names of the non-None tensor leaves of `output`, in flattening order."""
-    return [name for name, _ in named_tensor_leaves(output)]
+    """Paths of the non-None tensor leaves of `output`, in flattening order."""
+    return [name for name, _ in tensor_leaves(output)]
 
 
 def flatten_tensors(output: Any) -> list[torch.Tensor]:
     """The non-None tensor leaves of `output`, in the order of leaf_names."""
-    return [tensor for _, tensor in named_tensor_leaves(output)]
+    return [tensor for _, tensor in tensor_leaves(output)]
 
 
 def has_scalar_leaves(output: Any) -> bool:
@@ -108,5 +146,5 @@ class FlatOutputs(torch.nn.Module):
             output = self.module(**dict(zip(self.input_names, inputs)))
         else:
             output = self.module(*inputs)
-        leaves = flatten_tensors(output)
+        leaves = flatten_tensors(to_plain(output))
         return leaves[0] if len(leaves) == 1 else tuple(leaves)

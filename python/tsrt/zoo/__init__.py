@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from tsrt.spec import ZooEntry
+from tsrt.zoo.entry import ZooEntry
 
 from . import (extra_method, gated, gru_seq, mixed_outputs, mlp, multi_io, resnet_cnn,
                transformer_encoder)

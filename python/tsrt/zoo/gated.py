@@ -19,7 +19,8 @@ from typing import List
 import torch
 from torch import nn
 
-from tsrt.spec import TensorSpec, Tolerance, ZooEntry
+from tsrt.spec import TensorSpec, Tolerance
+from tsrt.zoo.entry import ZooEntry
 
 
 class Gated(nn.Module):

@@ -21,7 +21,8 @@ from typing import List, Optional, Tuple
 import torch
 from torch import nn
 
-from tsrt.spec import TensorSpec, Tolerance, ZooEntry
+from tsrt.spec import TensorSpec, Tolerance
+from tsrt.zoo.entry import ZooEntry
 
 
 class MixedOutputs(nn.Module):

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tsrt.spec import TensorSpec, Tolerance, ZooEntry
+from tsrt.spec import TensorSpec, Tolerance
+from tsrt.zoo.entry import ZooEntry
 
 
 class ExtraMethod(nn.Module):

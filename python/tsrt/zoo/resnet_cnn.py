@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tsrt.spec import TensorSpec, Tolerance, ZooEntry
+from tsrt.spec import TensorSpec, Tolerance
+from tsrt.zoo.entry import ZooEntry
 
 
 class BasicBlock(nn.Module):

@@ -1,0 +1,152 @@
+"""The model file's contract as Python reads and writes it: the one place for the
+dtype names, the output paths and the `tsrt.json` document.
+
+libtsrt has the same three in C++ (cpp/src/tensor_spec.cpp, cpp/src/outputs.cpp,
+cpp/src/metadata.cpp). Both sides are checked against one fixture,
+`tests/fixtures/tsrt.json`, and the schema `docs/tsrt.schema.json`: a file that
+Python writes is a file that C++ reads.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any, Mapping, Sequence
+
+import torch
+
+#: The extra file (archive record `extra/tsrt.json`) that holds the contract.
+METADATA_FILE = "tsrt.json"
+#: Raised when a field changes meaning; readers refuse documents newer than they know.
+FORMAT_VERSION = 1
+
+# numpy's names, which users type and which tsrt writes into metadata; the same
+# 15 entries, in the same order, as kDtypeNames in cpp/src/tensor_spec.cpp.
+DTYPES: dict[str, torch.dtype] = {
+    "bool": torch.bool,
+    "uint8": torch.uint8,
+    "int8": torch.int8,
+    "int16": torch.int16,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "uint16": torch.uint16,
+    "uint32": torch.uint32,
+    "uint64": torch.uint64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "complex64": torch.complex64,
+    "complex128": torch.complex128,
+}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """'float32' for torch.float32: the names tsrt writes in metadata and the CLI reads."""
+    for name, candidate in DTYPES.items():
+        if candidate == dtype:
+            return name
+    raise ValueError(f"dtype {dtype} is not supported by tsrt")
+
+
+def dtype_from_name(name: str) -> torch.dtype:
+    try:
+        return DTYPES[name]
+    except KeyError:
+        raise ValueError(f"unknown dtype '{name}'; expected one of {', '.join(DTYPES)}") from None
+
+
+# --- output paths ---------------------------------------------------------------------
+# One rule names every leaf of a method's output, here and in tsrt::flatten_outputs:
+# tuple and list elements by index, dict entries by key ('str' quoted, ints bare),
+# from the root "output" -- or from a name of `names` for the elements of a returned
+# tuple. Golden outputs recorded in Python are matched by path with what C++ returns.
+
+def _flatten_into(value: Any, path: str, leaves: list[tuple[str, Any]]) -> None:
+    if isinstance(value, (tuple, list)):
+        for i, element in enumerate(value):
+            _flatten_into(element, f"{path}[{i}]", leaves)
+    elif isinstance(value, dict):
+        for key, element in value.items():
+            key_text = f"'{key}'" if isinstance(key, str) else str(key)
+            _flatten_into(element, f"{path}[{key_text}]", leaves)
+    else:
+        leaves.append((path, value))
+
+
+def flatten_outputs(output: Any, names: Sequence[str] = ()) -> list[tuple[str, Any]]:
+    """[(path, leaf)], depth-first; `names` names the elements of a returned tuple
+    (or, when there is one name, the whole output)."""
+    leaves: list[tuple[str, Any]] = []
+    if isinstance(output, tuple) and len(names) > 1 and len(names) == len(output):
+        for name, element in zip(names, output):
+            _flatten_into(element, name, leaves)
+    else:
+        _flatten_into(output, names[0] if len(names) == 1 else "output", leaves)
+    return leaves
+
+
+# --- the tsrt.json document -----------------------------------------------------------
+
+def method_entry(inputs: Sequence[Any], outputs: Sequence[str] = (), output_structure: str | None = None) -> dict:
+    """One entry of `methods`: input specs (TensorSpec), output paths, and the type of
+    what eager returns (a flattened trace returns its leaves, named by `outputs`)."""
+    entry: dict[str, Any] = {"inputs": [spec.to_json() for spec in inputs], "outputs": list(outputs)}
+    if output_structure is not None:
+        entry["output_structure"] = output_structure
+    return entry
+
+
+def metadata_document(*, producer: str, source: str, export_mode: str, export_reason: str,
+                      methods: Mapping[str, dict], tolerance: Mapping[str, Any],
+                      findings: Sequence[str] = (), golden: Sequence[dict] = (),
+                      **fields: Any) -> dict[str, Any]:
+    """The tsrt.json document; `fields` are the format-specific extras (frozen,
+    format, range_constraints, dynamic-dimension probes, ...)."""
+    document: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "producer": producer,
+        "torch_version": torch.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source": source,
+        "export_mode": export_mode,
+        "export_reason": export_reason,
+        "findings": [str(f) for f in findings],
+        "methods": dict(methods),
+        "tolerance": dict(tolerance),
+        "golden": list(golden),
+    }
+    document.update(fields)
+    return document
+
+
+def encode_metadata(document: Mapping[str, Any]) -> bytes:
+    """The bytes of the tsrt.json record."""
+    return json.dumps(document, indent=1).encode()
+
+
+def read_metadata(text: str | bytes, source: str = METADATA_FILE) -> dict[str, Any]:
+    """Parses a tsrt.json document and checks what every reader relies on; raises
+    ValueError naming `source` otherwise (libtsrt's parse_metadata refuses the same)."""
+    try:
+        document = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{source}: not valid JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"{source}: expected a JSON object")
+    version = document.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{source}: 'format_version' is missing or not an integer")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{source}: format_version {version} is newer than this tsrt reads "
+                         f"({FORMAT_VERSION}); upgrade tsrt")
+    methods = document.get("methods")
+    if not isinstance(methods, dict) or not all(isinstance(m, dict) and isinstance(m.get("inputs"), list)
+                                                for m in methods.values()):
+        raise ValueError(f"{source}: 'methods' must map method names to objects with an 'inputs' list")
+    for method, entry in methods.items():
+        for spec in entry["inputs"]:
+            if not isinstance(spec, dict) or not {"name", "dtype", "shape"} <= spec.keys():
+                raise ValueError(f"{source}: an input of method '{method}' lacks name, dtype or shape")
+            dtype_from_name(spec["dtype"])
+    return document

@@ -1,0 +1,77 @@
+"""Which input dimensions a captured model handles at other sizes.
+
+A trace handles any sequence length when the model does, and a file must never be
+stricter than what it can do: without a declaration, export probes every input
+dimension besides the batch (which the capture check already varies). Dimensions of
+the same size in different inputs (input_ids and attention_mask share the
+sequence) are varied together. A group is dynamic when the capture matches eager at
+two other sizes; it stays fixed when eager itself refuses those sizes (a ViT's
+position table) or when the capture differs (a size baked in by the trace).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import torch
+
+from tsrt.exporter import check
+from tsrt.exporter.report import ExportReport
+from tsrt.spec import TensorSpec, Tolerance
+
+
+def trial_sizes(size: int) -> tuple[int, int]:
+    """Two other sizes for a dimension of `size`, keeping its power-of-two factor (up
+    to 32): a stride-32 network sees 224 as 192 and 256, a sequence of 16 as 8 and 24."""
+    if size <= 1:
+        return 2, 3
+    step = 1
+    while size % (step * 2) == 0 and step < 32 and step * 2 <= size // 2:
+        step *= 2
+    return size - step, size + step
+
+
+def candidate_groups(specs: Sequence[TensorSpec]) -> list[tuple[int, list[tuple[int, int]]]]:
+    """(size, [(input index, dim)]) for every size that a non-dynamic dimension has,
+    largest first; each group is probed as one."""
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for index, spec in enumerate(specs):
+        for dim, size in enumerate(spec.shape):
+            if dim not in spec.dynamic_dims:
+                groups.setdefault(size, []).append((index, dim))
+    return sorted(groups.items(), key=lambda item: -item[0])
+
+
+def probe(candidate: Callable[..., Any], eager: Callable[..., Any], specs: Sequence[TensorSpec],
+          example: tuple, tolerance: Tolerance, report: ExportReport) -> tuple[TensorSpec, ...]:
+    """The specs with every dimension that passed made dynamic; report.dynamic lists
+    each group tried, the sizes, and the verdict."""
+    specs = list(specs)
+    tried = []
+    for size, members in candidate_groups(specs):
+        sizes = trial_sizes(size)
+        inputs = []
+        for trial, seed in zip(sizes, (201, 202)):
+            generator = torch.Generator().manual_seed(seed)
+            resized = {specs[i].name: {} for i, _ in members}
+            for i, d in members:
+                resized[specs[i].name][d] = trial
+            inputs.append(tuple(check.fresh_like(spec, value, generator, resized.get(spec.name, {}), any_dim=True)
+                                for spec, value in zip(specs, example)))
+        expected = check.reference(eager, inputs)
+        if len(expected.cases) < len(inputs):
+            verdict = "fixed: eager PyTorch refuses other sizes"
+        else:
+            problem = check.divergence(candidate, expected, tolerance, calls=1)
+            verdict = f"fixed: the capture {problem}" if problem else "dynamic"
+        if verdict == "dynamic":
+            for i, d in members:
+                spec = specs[i]
+                specs[i] = TensorSpec(spec.name, spec.shape, spec.dtype, tuple(sorted({*spec.dynamic_dims, d})),
+                                      spec.value_range)
+        tried.append({"dims": [f"{specs[i].name}[{d}]" for i, d in members], "size": size, "tried": list(sizes),
+                      "verdict": verdict})
+    varying = [f"{s.name}[{','.join(map(str, s.dynamic_dims))}]" for s in specs if s.dynamic_dims]
+    report.dynamic = {"probed": tried, "summary": (", ".join(varying) or "none") + (
+        f" (probed {len(tried)} group(s) of other dimensions; {sum(t['verdict'] == 'dynamic' for t in tried)} vary)")}
+    return tuple(specs)

@@ -1,0 +1,36 @@
+"""`infer MODEL [options]`: the installed command that runs libtsrt's C++ CLI.
+
+pip puts console scripts on PATH, not the package's own binaries: this launcher
+finds `tsrt/bin/infer` beside the compiled module and replaces itself with it
+(exec: same pid, signals and exit code), without importing torch first.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+
+def find_binary() -> str | None:
+    """tsrt/bin/infer in the installed package (an editable install keeps the compiled
+    parts in another directory of the same package: every location is searched)."""
+    spec = importlib.util.find_spec("tsrt")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = os.path.join(location, "bin", "infer")
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def main() -> int:
+    binary = find_binary()
+    if binary is None:
+        print("infer: tsrt's C++ CLI is not installed (tsrt/bin/infer missing): reinstall tsrt", file=sys.stderr)
+        return 2
+    os.execv(binary, [binary, *sys.argv[1:]])
+    return 2  # not reached: execv replaces the process
+
+
+if __name__ == "__main__":
+    sys.exit(main())

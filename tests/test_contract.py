@@ -1,0 +1,90 @@
+"""The model file's contract, Python side, checked against the fixture C++ is checked
+against too (tests/fixtures/tsrt.json, docs/tsrt.schema.json,
+tests/fixtures/output_paths.json): one dtype table, one output-path rule, one
+tsrt.json reader and writer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import torch
+
+import tsrt
+from tsrt import contract
+from tsrt.spec import TensorSpec, Tolerance
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SCHEMA = json.loads((Path(__file__).parents[1] / "docs" / "tsrt.schema.json").read_text())
+DOCUMENT = (FIXTURES / "tsrt.json").read_text()
+
+
+def test_the_dtype_table_is_the_schemas_in_order():
+    assert list(contract.DTYPES) == SCHEMA["$defs"]["dtype"]["enum"]
+    for name, dtype in contract.DTYPES.items():
+        assert contract.dtype_from_name(contract.dtype_name(dtype)) == dtype == contract.DTYPES[name]
+
+
+def test_the_fixture_reads_and_every_spec_parses():
+    document = contract.read_metadata(DOCUMENT)
+    assert document["format_version"] == contract.FORMAT_VERSION == SCHEMA["x-tsrt-format-version"]
+    for method in document["methods"].values():
+        for spec in method["inputs"]:
+            parsed = TensorSpec.from_json(spec)
+            assert parsed.to_json() == spec
+
+
+def test_the_writer_produces_what_the_schema_requires():
+    fixture = json.loads(DOCUMENT)
+    methods = {name: contract.method_entry([TensorSpec.from_json(s) for s in method["inputs"]], method["outputs"],
+                                           method.get("output_structure"))
+               for name, method in fixture["methods"].items()}
+    written = contract.metadata_document(
+        producer=f"tsrt {tsrt.__version__}", source=fixture["source"], export_mode=fixture["export_mode"],
+        export_reason=fixture["export_reason"], findings=fixture["findings"], methods=methods,
+        tolerance=Tolerance(**fixture["tolerance"]).to_json(), golden=fixture["golden"], frozen=True)
+    jsonschema.validate(written, SCHEMA)
+    jsonschema.validate(fixture, SCHEMA)
+    reread = contract.read_metadata(contract.encode_metadata(written))
+    assert reread["methods"] == fixture["methods"] and reread["golden"] == fixture["golden"]
+
+
+def test_a_real_export_validates_against_the_schema(tmp_path):
+    tsrt.zoo.get("multi_io").export(tmp_path / "m.pt", "script")
+    jsonschema.validate(tsrt.load(tmp_path / "m.pt").metadata, SCHEMA)
+
+
+@pytest.mark.parametrize("bad,message", [
+    ("[]", "expected a JSON object"),
+    ("{", "not valid JSON"),
+    ('{"methods": {}}', "'format_version' is missing"),
+    ('{"format_version": 99, "methods": {}}', "newer than this tsrt reads"),
+    ('{"format_version": 1, "methods": {"forward": {}}}', "'inputs' list"),
+    ('{"format_version": 1, "methods": {"forward": {"inputs": [{"name": "x"}]}}}', "lacks name, dtype or shape"),
+    ('{"format_version": 1, "methods": {"forward": {"inputs": [{"name": "x", "dtype": "float8", "shape": []}]}}}',
+     "unknown dtype 'float8'"),
+])
+def test_the_reader_refuses_what_cpp_refuses(bad, message):
+    with pytest.raises(ValueError, match=message):
+        contract.read_metadata(bad, "m.pt")
+
+
+def _build(value):
+    """A fixture output as Python values: "T" a tensor, arrays tuples (names map onto the
+    elements of a returned tuple, in C++ too), objects dicts."""
+    if value == "T":
+        return torch.zeros(1)
+    if isinstance(value, list):
+        return tuple(_build(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _build(v) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("case", json.loads((FIXTURES / "output_paths.json").read_text())["cases"],
+                         ids=lambda case: ",".join(case["paths"]))
+def test_the_output_path_rule(case):
+    paths = [path for path, _ in contract.flatten_outputs(_build(case["output"]), case["names"])]
+    assert paths == case["paths"]
