@@ -40,9 +40,29 @@ Json json_value(const MethodSignature& signature) {
           {"text", signature.to_string()}};
 }
 
+namespace {
+
+// The object at `index` of the array `original[key]`, or an empty object: the
+// starting point of an entry, so that fields this build does not model survive.
+Json original_entry(const Json& original, const char* key, size_t index) {
+  const auto found = original.find(key);
+  if (found == original.end() || !found->is_array() || index >= found->size()) return Json::object();
+  const Json& entry = (*found)[index];
+  return entry.is_object() ? entry : Json::object();
+}
+
+// `modelled` on top of `original`: modelled keys win, the others are kept as read.
+Json overlay(Json original, const Json& modelled) {
+  if (!original.is_object()) return modelled;
+  for (const auto& [key, value] : modelled.items()) original[key] = value;
+  return original;
+}
+
+}  // namespace
+
 Json json_value(const ModelMetadata& metadata) {
-  // What this build does not model is written back as it was read, so a document
-  // from a newer writer survives a round trip through an older reader.
+  // What this build does not model, at any level, is written back as it was read,
+  // so a document from a newer writer survives a round trip through an older reader.
   Json original = metadata.json.empty() ? Json::object() : Json::parse(metadata.json, nullptr, false);
   if (!original.is_object()) original = Json::object();
   const Json original_methods = original.value("methods", Json::object());
@@ -58,22 +78,33 @@ Json json_value(const ModelMetadata& metadata) {
   doc["findings"] = metadata.findings;
   doc["methods"] = Json::object();
   for (const auto& [name, method] : metadata.methods) {
-    Json entry = original_methods.contains(name) && original_methods[name].is_object() ? original_methods[name]
-                                                                                       : Json::object();
+    const Json original_method = original_methods.contains(name) && original_methods[name].is_object()
+                                     ? original_methods[name]
+                                     : Json::object();
+    Json entry = original_method;
     entry["inputs"] = Json::array();
-    for (const TensorSpec& spec : method.inputs) entry["inputs"].push_back(json_value(spec));
+    for (size_t i = 0; i < method.inputs.size(); ++i) {
+      entry["inputs"].push_back(overlay(original_entry(original_method, "inputs", i), json_value(method.inputs[i])));
+    }
     entry["outputs"] = method.output_names;
     if (!method.output_structure.empty()) entry["output_structure"] = method.output_structure;
     doc["methods"][name] = std::move(entry);
   }
-  doc["tolerance"] = {{"atol", metadata.atol}, {"rtol", metadata.rtol}};
+  doc["tolerance"] = overlay(original.value("tolerance", Json::object()),
+                             Json{{"atol", metadata.atol}, {"rtol", metadata.rtol}});
   doc["golden"] = Json::array();
-  for (const GoldenPair& pair : metadata.golden) {
+  for (size_t index = 0; index < metadata.golden.size(); ++index) {
+    const GoldenPair& pair = metadata.golden[index];
+    const Json original_pair = original_entry(original, "golden", index);
     Json outputs = Json::array();
-    for (const auto& [path, file] : pair.output_files) {
-      outputs.push_back({{"path", path}, {"file", file.empty() ? Json(nullptr) : Json(file)}});
+    for (size_t j = 0; j < pair.output_files.size(); ++j) {
+      const auto& [path, file] = pair.output_files[j];
+      outputs.push_back(overlay(original_entry(original_pair, "outputs", j),
+                                Json{{"path", path}, {"file", file.empty() ? Json(nullptr) : Json(file)}}));
     }
-    doc["golden"].push_back({{"method", pair.method}, {"inputs", pair.input_files}, {"outputs", std::move(outputs)}});
+    doc["golden"].push_back(overlay(original_pair, Json{{"method", pair.method},
+                                                        {"inputs", pair.input_files},
+                                                        {"outputs", std::move(outputs)}}));
   }
   for (const auto& [key, value] : original.items()) {
     if (!doc.contains(key)) doc[key] = value;

@@ -245,6 +245,13 @@ void test_metadata_round_trip() {
   const Json written = Json::parse(tsrt::to_json(tsrt::parse_metadata(text, "fixture")));
   TSRT_CHECK_CONFORMS(written, schema());
   TSRT_CHECK(written == Json::parse(text));
+  // Fields a newer writer adds inside modelled objects survive too.
+  Json newer = Json::parse(text);
+  newer["tolerance"]["source"] = "measured";
+  newer["methods"]["forward"]["inputs"][0]["layout"] = "NCHW";
+  newer["golden"][1]["seed"] = 7;
+  newer["golden"][1]["outputs"][0]["dtype"] = "float32";
+  TSRT_CHECK(Json::parse(tsrt::to_json(tsrt::parse_metadata(newer.dump(), "newer"))) == newer);
   // Built in C++ from nothing: still a complete document.
   tsrt::ModelMetadata made;
   made.format_version = 1;
