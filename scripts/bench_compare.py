@@ -152,7 +152,7 @@ def build_peers(model: BenchModel, wanted: list[str], work: Path, threads: int, 
 
     # TorchScript from Python runs under no_grad, not inference_mode: its profiling
     # executor with InferenceMode and the TensorExpr fuser recompiles on every call
-    # (tsrt's ./infer --bench --jit-optimize shows it), which would be unfair to it.
+    # (tsrt's ./infer --bench --graph-executor-optimize shows it), which would be unfair to it.
     def torchscript() -> Callable:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.model.read_bytes()  # into the page cache
 
-    bare = dict(freeze=False, optimize=False, onednn_fusion=False)
+    bare = dict(freeze=False, optimize_for_inference=False, onednn_fusion=False)
     variants = {
         "torch.jit.load": lambda: torch.jit.load(str(args.model)),
         "bare, checksums on": lambda: tsrt.load(args.model, verify_checksums=True, **bare),

@@ -285,7 +285,7 @@ def test_damaged_library_is_refused_before_loading(aoti_packages, tmp_path):
         tsrt.load(damaged)
     # An allow-list refuses a package before anything of it is loaded (dlopen runs its code).
     with raises_tsrt("unsupported", "compiled AOTInductor package"):
-        tsrt.load(damaged, allowed_ops=["aten::*"])
+        tsrt.load(damaged, allowed_operators=["aten::*"])
 
 
 def test_truncated_package(aoti_packages, tmp_path):
@@ -346,4 +346,4 @@ def test_non_tensor_input_without_metadata_checks(aoti_packages):
 
 def test_allow_list_cannot_audit_a_package(aoti_packages):
     with raises_tsrt("unsupported", "compiled AOTInductor package", "allow-list"):
-        tsrt.load(aoti_packages["extra_method"], allowed_ops=["aten::*", "prim::*"])
+        tsrt.load(aoti_packages["extra_method"], allowed_operators=["aten::*", "prim::*"])

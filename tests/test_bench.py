@@ -71,7 +71,7 @@ def test_concurrency_shares_one_model(zoo_dir):
 
 def test_profile_lists_operators_by_self_time(zoo_dir):
     report = bench_json(zoo_dir / "resnet_cnn.trace.pt", "--iters", 5, "--profile", "--profile-top", 4,
-                        "--no-optimize", "--no-onednn-fusion")
+                        "--no-optimize-for-inference", "--no-onednn-fusion")
     rows = report["profile"]
     assert len(rows) == 4
     assert [row["self_ms"] for row in rows] == sorted((row["self_ms"] for row in rows), reverse=True)

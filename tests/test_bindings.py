@@ -8,6 +8,8 @@ between threads with the GIL released.
 
 from __future__ import annotations
 
+import inspect
+import json
 import sys
 import threading
 import time
@@ -82,7 +84,8 @@ def test_signature_names_types_and_specs(multi_io):
     assert [i["has_default"] for i in signature["inputs"]] == [False, False, False]
     specs = [i["spec"] for i in signature["inputs"]]
     assert specs[0] == {"name": "a", "dtype": "float32", "shape": [3, 8], "dynamic_dims": [0]}
-    assert specs[2] == {"name": "index", "dtype": "int64", "shape": [3], "dynamic_dims": [0]}
+    # The spec of tsrt.json, value_range included: one shape for a spec everywhere.
+    assert specs[2] == {"name": "index", "dtype": "int64", "shape": [3], "dynamic_dims": [0], "value_range": [0, 8]}
     assert signature["return_type"] == "Tuple[Tensor, Dict[str, Tensor]]"
     assert "index: Tensor int64[N0]" in signature["text"]
 
@@ -98,6 +101,16 @@ def test_metadata_dict(multi_io):
     assert metadata["torch_version"] == torch.__version__
     assert set(metadata["methods"]) == {"forward"}
     assert [s["name"] for s in metadata["methods"]["forward"]["inputs"]] == ["a", "b", "index"]
+
+
+def test_documents_have_the_schemas_keys(multi_io):
+    """The bindings hand out libtsrt's serialisers' documents: metadata is a whole
+    tsrt.json (docs/tsrt.schema.json), a signature's spec is one of its inputs."""
+    schema = json.loads((Path(__file__).parent.parent / "docs" / "tsrt.schema.json").read_text())
+    assert set(schema["required"]) <= set(multi_io.metadata)
+    spec = multi_io.signature()["inputs"][0]["spec"]
+    assert set(schema["$defs"]["tensor_spec"]["required"]) <= set(spec)
+    assert spec == multi_io.metadata["methods"]["forward"]["inputs"][0]
 
 
 def test_extra_files_has_tsrt_json(multi_io):
@@ -526,6 +539,48 @@ def test_device_tpu(zoo_dir):
 def test_device_cuda_without_cuda(zoo_dir):
     with raises_tsrt("invalid_argument", "'cuda'", "CUDA"):
         tsrt.load(zoo_dir / "mlp.script.pt", device="cuda")
+
+
+# ---- options: one name per option ----------------------------------------------------
+
+def _cpp_load_fields() -> dict[str, Any]:
+    """The fields of tsrt::LoadOptions and its OptimizeOptions, with C++'s defaults."""
+    options = tsrt._C.LoadOptions()
+    fields = {name: getattr(options, name) for name in ("device", "check_inputs", "allowed_operators",
+                                                         "verify_checksums")}
+    optimize = options.optimize
+    fields.update({name: getattr(optimize, name) for name in dir(optimize) if not name.startswith("_")})
+    return fields
+
+
+def test_load_keywords_are_the_cpp_fields_with_their_defaults():
+    parameters = dict(inspect.signature(tsrt.load).parameters)
+    del parameters["path"]
+    assert {name: p.default for name, p in parameters.items()} == _cpp_load_fields()
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters.values())
+
+
+@pytest.mark.parametrize("old,new", [("allowed_ops", "allowed_operators"), ("optimize", "optimize_for_inference"),
+                                     ("jit_optimize", "graph_executor_optimize"), ("warmup", "warmup_runs")])
+def test_old_option_names_are_gone(zoo_dir, old, new):
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{old}'"):
+        tsrt.load(zoo_dir / "mlp.script.pt", **{old: 1})
+    assert new in inspect.signature(tsrt.load).parameters
+
+
+def test_options_reach_cpp(zoo_dir):
+    steps = tsrt.load(zoo_dir / "mlp.script.pt", warmup_runs=2, precision="bfloat16").optimizations
+    assert any(step.startswith("warmed up forward (2 calls") for step in steps), steps
+    assert any(step.startswith("precision bf16") for step in steps), steps
+    with raises_tsrt("invalid_argument", "unknown precision 'int8'"):
+        tsrt.load(zoo_dir / "mlp.script.pt", precision="int8")
+
+
+def test_benchmark_keywords_are_the_cpp_fields():
+    options = tsrt._C.BenchmarkOptions()
+    fields = {name: getattr(options, name) for name in dir(options) if not name.startswith("_")}
+    parameters = dict(inspect.signature(tsrt.Model.benchmark).parameters)
+    assert {name: parameters[name].default for name in fields} == fields
 
 
 def test_check_inputs_false_lets_libtorch_fail(zoo_dir):

@@ -97,6 +97,46 @@ def test_info_lists_methods(zoo_dir):
 def test_help():
     result = infer("--help")
     assert result.returncode == 0 and "examples:" in result.stdout
+    # The load flags come from one table: every field of tsrt::LoadOptions, named with dashes.
+    for flag in ("--device DEV", "--[no-]check-inputs", "--allowed-operators FILE", "--[no-]verify-checksums",
+                 "--precision P", "--[no-]freeze", "--[no-]optimize-for-inference", "--[no-]onednn-fusion",
+                 "--[no-]inference-mode", "--[no-]graph-executor-optimize", "--warmup-runs N"):
+        assert f"  {flag}" in result.stdout, flag
+    assert "run torch::jit::optimize_for_inference (on)" in result.stdout
+    assert "re-optimise in LibTorch's profiling executor (off)" in result.stdout
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--no-optimize-for-inference"], lambda steps: "optimize_for_inference off" in steps),
+    (["--no-inference-mode"], lambda steps: "c10::InferenceMode on every call" not in steps),
+    (["--no-inference-mode", "--inference-mode"], lambda steps: "c10::InferenceMode on every call" in steps),
+    (["--warmup-runs", "2"], lambda steps: any(s.startswith("warmed up forward (2 calls") for s in steps)),
+    (["--graph-executor-optimize"], lambda steps: any("profiling and re-optimising" in s for s in steps)),
+    ([], lambda steps: any(s.startswith("optimize_for_inference (") for s in steps)
+     and any(s == "graph executor: runs the optimised graph as is" for s in steps)),
+])
+def test_load_flags_reach_load(zoo_dir, flags, expected):
+    result = infer(zoo_dir / "mlp.trace.pt", "--bench", "--iters", "1", "--warmup", "0", "--json", *flags)
+    assert result.returncode == 0, result.stderr
+    steps = json.loads(result.stdout)["optimizations"]
+    assert expected(steps), steps
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--no-optimize"], "unknown option '--no-optimize'"),
+    (["--allow-ops", "x.txt"], "unknown option '--allow-ops'"),
+    (["--warmup-on-load", "2"], "unknown option '--warmup-on-load'"),
+    (["--jit-optimize"], "unknown option '--jit-optimize'"),
+    (["--no-checksums"], "unknown option '--no-checksums'"),
+    (["--no-device"], "unknown option '--no-device'"),  # only switches have a --no- form
+    (["--warmup-runs"], "--warmup-runs needs a value"),
+    (["--warmup-runs", "-1"], "--warmup-runs expects a non-negative integer, got '-1'"),
+    (["--precision", "int8"], "unknown precision 'int8'"),
+])
+def test_bad_load_flags_exit_2(zoo_dir, flags, message):
+    result = infer(zoo_dir / "mlp.script.pt", *flags)
+    assert result.returncode == USAGE, result.stderr
+    assert message in result.stderr, result.stderr
 
 
 @pytest.fixture

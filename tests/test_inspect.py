@@ -28,7 +28,7 @@ def test_report_of_a_zoo_model(zoo_dir):
     assert report["parameters"]["count"] == expected  # frozen weights are graph constants: still counted
     assert report["parameters"]["bytes"] == expected * 4
     assert report["operators"]["aten::linear"] == 3
-    assert report["methods"][0]["signature"].startswith("forward(x: Tensor float32[N0, 64])")
+    assert report["methods"][0]["text"].startswith("forward(x: Tensor float32[N0, 64])")
     assert report["metadata"]["export_mode"] == "trace" and report["warnings"] == []
     assert "def forward" in report["code"]
 

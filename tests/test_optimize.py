@@ -18,11 +18,11 @@ SEEDS = (21, 22)
 # scripted model with data-dependent control flow, one with a second method.
 CASES = [("resnet_cnn", "trace"), ("transformer_encoder", "script"), ("gated", "script"), ("extra_method", "trace")]
 VARIANTS = {
-    "no optimize_for_inference": dict(optimize=False),
+    "no optimize_for_inference": dict(optimize_for_inference=False),
     "no oneDNN fusion": dict(onednn_fusion=False),
-    "profiling executor": dict(jit_optimize=True),
+    "profiling executor": dict(graph_executor_optimize=True),
     "no InferenceMode": dict(inference_mode=False),
-    "warm-up at load": dict(warmup=2),
+    "warm-up at load": dict(warmup_runs=2),
 }
 
 

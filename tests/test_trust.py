@@ -39,21 +39,21 @@ def test_audit_of_a_plain_model_is_empty(zoo_dir):
 
 def test_allow_list_refuses_unlisted_operators(zoo_dir):
     with raises_tsrt("invalid_model", "outside the allow-list: aten::relu"):
-        tsrt.load(zoo_dir / "mlp.trace.pt", allowed_ops=["aten::linear"])
-    model = tsrt.load(zoo_dir / "mlp.trace.pt", allowed_ops=["aten::*", "prim::*"])
+        tsrt.load(zoo_dir / "mlp.trace.pt", allowed_operators=["aten::linear"])
+    model = tsrt.load(zoo_dir / "mlp.trace.pt", allowed_operators=["aten::*", "prim::*"])
     assert model(torch.zeros(2, 64)).shape[0] == 2
 
 
-def test_infer_allow_ops_file(zoo_dir, tmp_path):
+def test_infer_allowed_operators_file(zoo_dir, tmp_path):
     allow = tmp_path / "allow.txt"
     allow.write_text("# the operators we reviewed\naten::linear   \n")
-    result = subprocess.run([str(INFER), str(zoo_dir / "mlp.trace.pt"), "--allow-ops", str(allow)],
+    result = subprocess.run([str(INFER), str(zoo_dir / "mlp.trace.pt"), "--allowed-operators", str(allow)],
                             capture_output=True, text=True)
     assert result.returncode == 1 and "aten::relu" in result.stderr
     allow.write_text("aten::*\nprim::*\n")
-    result = subprocess.run([str(INFER), str(zoo_dir / "mlp.trace.pt"), "--allow-ops", str(allow)],
+    result = subprocess.run([str(INFER), str(zoo_dir / "mlp.trace.pt"), "--allowed-operators", str(allow)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    missing = subprocess.run([str(INFER), str(zoo_dir / "mlp.trace.pt"), "--allow-ops", str(tmp_path / "nope.txt")],
+    missing = subprocess.run([str(INFER), str(zoo_dir / "mlp.trace.pt"), "--allowed-operators", str(tmp_path / "nope.txt")],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "cannot read the operator allow-list" in missing.stderr

@@ -1,5 +1,10 @@
 // tsrt._C: a thin pybind11 adapter over libtsrt. It converts values and errors
 // and releases the GIL while C++ runs; every decision lives in libtsrt.
+//
+// Structures (signatures, metadata, verify reports, benchmark results) cross as
+// the JSON text of libtsrt's serialisers (tsrt/json.h), which python/tsrt/model.py
+// parses: one shape per structure, the same ./infer --json prints. Options cross
+// as classes with the C++ field names (LoadOptions, OptimizeOptions, BenchmarkOptions).
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -7,6 +12,7 @@
 #include "convert.h"
 #include "tsrt/benchmark.h"
 #include "tsrt/error.h"
+#include "tsrt/json.h"
 #include "tsrt/model.h"
 #include "tsrt/model_report.h"
 #include "tsrt/npy.h"
@@ -16,35 +22,6 @@ namespace py = pybind11;
 
 namespace tsrt::bindings {
 namespace {
-
-py::dict spec_to_dict(const TensorSpec& spec) {
-  py::dict out;
-  out["name"] = spec.name;
-  out["dtype"] = dtype_name(spec.dtype);
-  out["shape"] = spec.shape;
-  out["dynamic_dims"] = spec.dynamic_dims;
-  return out;
-}
-
-py::dict signature_to_dict(const MethodSignature& signature) {
-  py::list inputs;
-  for (const ArgumentInfo& argument : signature.inputs) {
-    py::dict entry;
-    entry["name"] = argument.name;
-    entry["type"] = argument.type;
-    entry["has_default"] = argument.has_default;
-    entry["default"] = argument.has_default ? py::object(py::str(argument.default_value)) : py::object(py::none());
-    entry["spec"] = argument.spec ? py::object(spec_to_dict(*argument.spec)) : py::object(py::none());
-    inputs.append(entry);
-  }
-  py::dict out;
-  out["method"] = signature.method;
-  out["inputs"] = inputs;
-  out["return_type"] = signature.return_type;
-  out["output_names"] = signature.output_names;
-  out["text"] = signature.to_string();
-  return out;
-}
 
 // Python positional arguments as IValues, each named by position in errors.
 std::vector<c10::IValue> positional_inputs(const py::tuple& args) {
@@ -105,12 +82,47 @@ PYBIND11_MODULE(_C, m) {
     }
   });
 
+  // The option structs field for field, with C++'s defaults: tsrt.load() and
+  // Model.benchmark() take these names as keywords.
+  py::class_<OptimizeOptions>(m, "OptimizeOptions")
+      .def(py::init<>())
+      .def_readwrite("inference_mode", &OptimizeOptions::inference_mode)
+      .def_readwrite("freeze", &OptimizeOptions::freeze)
+      .def_readwrite("optimize_for_inference", &OptimizeOptions::optimize_for_inference)
+      .def_readwrite("onednn_fusion", &OptimizeOptions::onednn_fusion)
+      .def_readwrite("graph_executor_optimize", &OptimizeOptions::graph_executor_optimize)
+      // As text ("fp32", "bf16", "fp16", or their long names): what users type.
+      .def_property(
+          "precision", [](const OptimizeOptions& options) { return to_string(options.precision); },
+          [](OptimizeOptions& options, const std::string& text) { options.precision = parse_precision(text); })
+      .def_readwrite("warmup_runs", &OptimizeOptions::warmup_runs);
+
+  py::class_<LoadOptions>(m, "LoadOptions")
+      .def(py::init<>())
+      .def_readwrite("device", &LoadOptions::device)
+      .def_readwrite("check_inputs", &LoadOptions::check_inputs)
+      .def_readwrite("allowed_operators", &LoadOptions::allowed_operators)
+      .def_readwrite("verify_checksums", &LoadOptions::verify_checksums)
+      .def_readwrite("optimize", &LoadOptions::optimize);
+
+  py::class_<BenchmarkOptions>(m, "BenchmarkOptions")
+      .def(py::init<>())
+      .def_readwrite("method", &BenchmarkOptions::method)
+      .def_readwrite("warmup_iters", &BenchmarkOptions::warmup_iters)
+      .def_readwrite("warmup_seconds", &BenchmarkOptions::warmup_seconds)
+      .def_readwrite("iters", &BenchmarkOptions::iters)
+      .def_readwrite("duration_seconds", &BenchmarkOptions::duration_seconds)
+      .def_readwrite("concurrency", &BenchmarkOptions::concurrency)
+      .def_readwrite("profile_iters", &BenchmarkOptions::profile_iters)
+      .def_readwrite("profile_top", &BenchmarkOptions::profile_top)
+      .def_readwrite("unstable_cv", &BenchmarkOptions::unstable_cv);
+
   py::class_<Model>(m, "Model")
       .def_property_readonly("path", &Model::path)
       .def_property_readonly("device", [](const Model& model) { return model.device().str(); })
       .def_property_readonly("format", &Model::format)
       .def_property_readonly("methods", &Model::method_names)
-      .def("signature", [](const Model& model, const std::string& method) { return signature_to_dict(model.signature(method)); })
+      .def("signature", [](const Model& model, const std::string& method) { return to_json(model.signature(method)); })
       .def_property_readonly("extra_files", [](const Model& model) {
         py::dict files;
         for (const auto& [name, contents] : model.extra_files()) files[py::str(name)] = py::bytes(contents);
@@ -118,77 +130,32 @@ PYBIND11_MODULE(_C, m) {
       })
       .def_property_readonly("metadata_json", [](const Model& model) -> py::object {
         if (!model.metadata()) return py::none();
-        return py::str(model.metadata()->json);
+        return py::str(to_json(*model.metadata()));
       })
       .def("report", [](const Model& model, bool as_json, bool with_code) {
         py::gil_scoped_release no_gil;
         return as_json ? model_report_json(model) : model_report_text(model, with_code);
       }, py::arg("json") = false, py::arg("with_code") = true)
       .def("verify", [](const Model& model) {
-        VerifyReport report;
-        {
-          py::gil_scoped_release no_gil;
-          report = verify_golden(model);
-        }
-        py::list checks;
-        for (const OutputCheck& check : report.checks) {
-          py::dict entry;
-          entry["pair"] = check.pair;
-          entry["path"] = check.path;
-          entry["passed"] = check.passed;
-          entry["max_abs"] = check.max_abs;
-          entry["max_rel"] = check.max_rel;
-          entry["detail"] = check.detail;
-          checks.append(entry);
-        }
-        return checks;
+        py::gil_scoped_release no_gil;
+        return to_json(verify_golden(model));
       })
       .def("run", &run, py::arg("method"), py::arg("args"), py::arg("kwargs"))
       .def_property_readonly("optimizations", &Model::optimizations)
       .def_property_readonly("load_ms", &Model::load_ms)
-      .def("benchmark", [](const Model& model, const std::string& method, const py::tuple& args, int warmup_iters,
-                           double warmup_seconds, int64_t iters, double duration_seconds, int concurrency,
-                           int profile_iters, int profile_top) {
+      .def("benchmark", [](const Model& model, const py::tuple& args, const BenchmarkOptions& options) {
         const std::vector<c10::IValue> inputs = positional_inputs(args);
-        BenchmarkOptions options;
-        options.method = method;
-        options.warmup_iters = warmup_iters;
-        options.warmup_seconds = warmup_seconds;
-        options.iters = iters;
-        options.duration_seconds = duration_seconds;
-        options.concurrency = concurrency;
-        options.profile_iters = profile_iters;
-        options.profile_top = profile_top;
         py::gil_scoped_release no_gil;
-        return benchmark_json(benchmark(model, inputs, options));
-      }, py::arg("method"), py::arg("args"), py::arg("warmup_iters"), py::arg("warmup_seconds"), py::arg("iters"),
-         py::arg("duration_seconds"), py::arg("concurrency"), py::arg("profile_iters"), py::arg("profile_top"));
+        return to_json(benchmark(model, inputs, options));
+      }, py::arg("args"), py::arg("options"));
 
   m.def(
       "load",
-      [](const std::string& path, const std::string& device, bool check_inputs,
-         std::optional<std::vector<std::string>> allowed_ops, const std::string& precision, bool freeze,
-         bool optimize, bool inference_mode, bool jit_optimize, int warmup, bool verify_checksums,
-         bool onednn_fusion) {
-        LoadOptions options;
-        options.device = device;
-        options.check_inputs = check_inputs;
-        options.allowed_operators = std::move(allowed_ops);
-        options.optimize.precision = parse_precision(precision);
-        options.optimize.freeze = freeze;
-        options.optimize.optimize_for_inference = optimize;
-        options.optimize.inference_mode = inference_mode;
-        options.optimize.graph_executor_optimize = jit_optimize;
-        options.optimize.warmup_runs = warmup;
-        options.verify_checksums = verify_checksums;
-        options.optimize.onednn_fusion = onednn_fusion;
+      [](const std::string& path, const LoadOptions& options) {
         py::gil_scoped_release no_gil;
         return Model::load(path, options);
       },
-      py::arg("path"), py::arg("device") = "cpu", py::arg("check_inputs") = true,
-      py::arg("allowed_ops") = py::none(), py::arg("precision") = "fp32", py::arg("freeze") = true,
-      py::arg("optimize") = true, py::arg("inference_mode") = true, py::arg("jit_optimize") = false,
-      py::arg("warmup") = 0, py::arg("verify_checksums") = true, py::arg("onednn_fusion") = true);
+      py::arg("path"), py::arg("options") = LoadOptions());
   m.def("set_num_threads", &set_intra_op_threads, py::arg("threads"),
         "LibTorch's intra-op threads for the whole process (at::set_num_threads).");
 

@@ -10,7 +10,6 @@
 #include <cmath>
 #include <fstream>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "op_profile.h"
@@ -163,38 +162,5 @@ BenchmarkResult benchmark(const Model& model, const std::vector<c10::IValue>& in
   return result;
 }
 
-std::string benchmark_json(const BenchmarkResult& r) {
-  const LatencyStats& l = r.latency_ms;
-  nlohmann::ordered_json json = {
-      {"model", r.model_path},
-      {"method", r.method},
-      {"device", r.device},
-      {"format", r.format},
-      {"optimizations", r.optimizations},
-      {"intra_op_threads", r.intra_op_threads},
-      {"concurrency", r.concurrency},
-      {"load_ms", r.load_ms},
-      {"first_inference_ms", r.first_inference_ms},
-      {"warmup_iters", r.warmup_iters},
-      {"warmup_seconds", r.warmup_seconds},
-      {"iters", r.iters},
-      {"wall_seconds", r.wall_seconds},
-      {"throughput_per_s", r.throughput},
-      {"latency_ms",
-       {{"min", l.min}, {"mean", l.mean}, {"median", l.median}, {"p90", l.p90}, {"p95", l.p95}, {"p99", l.p99},
-        {"max", l.max}, {"stddev", l.stddev}}},
-      {"cv", l.cv},
-      {"unstable", r.unstable},
-      {"rss_before_bytes", r.rss_before_bytes},
-      {"peak_rss_bytes", r.peak_rss_bytes},
-  };
-  nlohmann::ordered_json profile = nlohmann::ordered_json::array();
-  for (const OperatorTime& row : r.profile) {
-    profile.push_back({{"name", row.name}, {"calls", row.calls}, {"self_ms", row.self_ms},
-                       {"total_ms", row.total_ms}, {"self_percent", row.self_percent}});
-  }
-  json["profile"] = profile;
-  return json.dump(2);
-}
 
 }  // namespace tsrt

@@ -39,8 +39,11 @@ ModelMetadata parse_metadata(const std::string& json_text, const std::string& so
     metadata.format_version = doc.at("format_version").get<int>();
     metadata.producer = doc.value("producer", "");
     metadata.torch_version = doc.value("torch_version", "");
+    metadata.created = doc.value("created", "");
     metadata.export_mode = doc.value("export_mode", "");
+    metadata.export_reason = doc.value("export_reason", "");
     metadata.source = doc.value("source", "");
+    metadata.findings = doc.value("findings", std::vector<std::string>{});
     // Bound to a local: items() of the temporary that value() returns would dangle.
     const nlohmann::json methods = doc.value("methods", nlohmann::json::object());
     for (const auto& [name, method] : methods.items()) {
@@ -50,6 +53,7 @@ ModelMetadata parse_metadata(const std::string& json_text, const std::string& so
         described.inputs.push_back(spec_from_json(input));
       }
       described.output_names = method.value("outputs", std::vector<std::string>{});
+      described.output_structure = method.value("output_structure", "");
       metadata.methods.emplace(name, std::move(described));
     }
     if (doc.contains("tolerance")) {

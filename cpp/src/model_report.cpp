@@ -1,14 +1,12 @@
 #include "tsrt/model_report.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <sstream>
 
+#include "json_value.h"
+
 namespace tsrt {
 namespace {
-
-using json = nlohmann::ordered_json;
 
 // "2.13" of "2.13.0+cpu": versions within one minor release read each other's files.
 std::string minor_version(const std::string& version) {
@@ -41,101 +39,92 @@ std::vector<std::string> warnings_for(const Model& model, const ModelSummary& su
   return warnings;
 }
 
-json build_report(const Model& model) {
-  const ModelSummary summary = model.summary();
-  json report;
-  report["model"] = model.path();
-  report["format"] = model.format();
-  report["methods"] = json::array();
-  for (const std::string& method : model.method_names()) {
-    const MethodSignature signature = model.signature(method);
-    json entry{{"name", method}, {"signature", signature.to_string()}, {"inputs", json::array()}};
-    for (const ArgumentInfo& argument : signature.inputs) {
-      json input{{"name", argument.name}, {"type", argument.type}, {"has_default", argument.has_default}};
-      if (argument.spec) input["spec"] = argument.spec->to_string();
-      entry["inputs"].push_back(input);
-    }
-    entry["return_type"] = signature.return_type;
-    entry["output_names"] = signature.output_names;
-    report["methods"].push_back(entry);
-  }
-  report["metadata"] = model.metadata() ? json::parse(model.metadata()->json) : json(nullptr);
-  // Golden tensors are data, not description.
-  if (report["metadata"].is_object() && report["metadata"].contains("golden")) {
-    report["metadata"]["golden"] = report["metadata"]["golden"].size();
-  }
-  std::vector<std::pair<std::string, int64_t>> operators(summary.operators.begin(), summary.operators.end());
-  std::stable_sort(operators.begin(), operators.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-  report["operators"] = json::object();
-  for (const auto& [name, count] : operators) report["operators"][name] = count;
-  report["custom_operators"] = summary.custom_operators;
-  report["audit"] = summary.audit_operators;
-  report["device_constants"] = summary.device_constants;
-  report["parameters"] = {{"count", summary.parameter_count}, {"bytes", summary.parameter_bytes}};
-  report["runtime_torch_version"] = summary.runtime_torch_version;
-  report["compiled"] = summary.compiled;
-  if (summary.compiled) report["package"] = summary.package_metadata;
-  report["warnings"] = warnings_for(model, summary);
-  report["code"] = summary.forward_code;
-  return report;
+// The metadata as the report shows it: golden tensors are data, not description,
+// so only their count is kept.
+Json metadata_description(const ModelMetadata& metadata) {
+  Json described = json_value(metadata);
+  described["golden"] = metadata.golden.size();
+  return described;
 }
 
 }  // namespace
 
-std::string model_report_json(const Model& model) { return build_report(model).dump(2); }
+std::string model_report_json(const Model& model) {
+  const ModelSummary summary = model.summary();
+  Json report;
+  report["model"] = model.path();
+  report["format"] = model.format();
+  report["methods"] = Json::array();
+  for (const std::string& method : model.method_names()) report["methods"].push_back(json_value(model.signature(method)));
+  report["metadata"] = model.metadata() ? metadata_description(*model.metadata()) : Json(nullptr);
+  // Bound to a local: items() of a temporary would dangle.
+  const Json described = json_value(summary);
+  for (const auto& [key, value] : described.items()) {
+    if (key != "code") report[key] = value;
+  }
+  report["warnings"] = warnings_for(model, summary);
+  report["code"] = summary.forward_code;  // last: the longest field, and the least read
+  return dump_json(report, 2);
+}
 
 std::string model_report_text(const Model& model, bool with_code) {
-  const json report = build_report(model);
+  const ModelSummary summary = model.summary();
+  const std::vector<std::string> warnings = warnings_for(model, summary);
+  auto or_unknown = [](const std::string& text) { return text.empty() ? std::string("?") : text; };
   std::ostringstream text;
-  text << "model       " << report["model"].get<std::string>() << " (" << report["format"].get<std::string>() << ")\n";
-  const json& meta = report["metadata"];
-  if (meta.is_object()) {
-    text << "exported    by " << meta.value("producer", "?") << " with torch " << meta.value("torch_version", "?")
-         << ", mode " << meta.value("export_mode", "?") << ", from " << meta.value("source", "?") << " ("
-         << meta.value("created", "?") << ")\n";
-    if (meta.contains("export_reason")) text << "why         " << meta["export_reason"].get<std::string>() << "\n";
-    text << "golden      " << meta.value("golden", 0) << " input/output pairs (./infer --verify)\n";
+  text << "model       " << model.path() << " (" << model.format() << ")\n";
+  if (const auto& meta = model.metadata()) {
+    text << "exported    by " << or_unknown(meta->producer) << " with torch " << or_unknown(meta->torch_version)
+         << ", mode " << or_unknown(meta->export_mode) << ", from " << or_unknown(meta->source) << " ("
+         << or_unknown(meta->created) << ")\n";
+    if (!meta->export_reason.empty()) text << "why         " << meta->export_reason << "\n";
+    text << "golden      " << meta->golden.size() << " input/output pairs (./infer --verify)\n";
   } else {
     text << "metadata    none: not exported by tsrt; give inputs with --input or --shape\n";
   }
   text << "methods\n";
-  for (const json& method : report["methods"]) {
-    text << "  " << method["signature"].get<std::string>() << "\n";
-    if (!method["output_names"].empty()) {
+  for (const std::string& method : model.method_names()) {
+    const MethodSignature signature = model.signature(method);
+    text << "  " << signature.to_string() << "\n";
+    if (!signature.output_names.empty()) {
       text << "    outputs:";
-      for (const auto& name : method["output_names"]) text << " " << name.get<std::string>();
+      for (const std::string& name : signature.output_names) text << " " << name;
       text << "\n";
     }
   }
-  text << "parameters  " << report["parameters"]["count"].get<int64_t>() << " ("
-       << report["parameters"]["bytes"].get<int64_t>() / 1024.0 / 1024.0 << " MiB)\n";
-  if (report["compiled"].get<bool>()) {
+  text << "parameters  " << summary.parameter_count << " (" << summary.parameter_bytes / 1024.0 / 1024.0 << " MiB)\n";
+  if (summary.compiled) {
     // Machine code: no graph, so no operators to count or audit.
-    const json& package = report["package"];
-    text << "compiled    compiled package (AOTInductor) for " << package.value("AOTI_DEVICE_KEY", "?") << ", "
-         << package.value("AOTI_PLATFORM", "?") << " " << package.value("AOTI_MACHINE", "?");
-    if (!package.value("AOTI_CPU_ISA", std::string()).empty()) text << " " << package["AOTI_CPU_ISA"].get<std::string>();
+    auto package = [&](const char* key) {
+      auto found = summary.package_metadata.find(key);
+      return found == summary.package_metadata.end() ? std::string() : found->second;
+    };
+    text << "compiled    compiled package (AOTInductor) for " << or_unknown(package("AOTI_DEVICE_KEY")) << ", "
+         << or_unknown(package("AOTI_PLATFORM")) << " " << or_unknown(package("AOTI_MACHINE"));
+    if (!package("AOTI_CPU_ISA").empty()) text << " " << package("AOTI_CPU_ISA");
     text << "; operators are not visible\n";
-    for (const auto& warning : report["warnings"]) text << "WARNING     " << warning.get<std::string>() << "\n";
+    for (const std::string& warning : warnings) text << "WARNING     " << warning << "\n";
     return text.str();
   }
+  std::vector<std::pair<std::string, int64_t>> operators(summary.operators.begin(), summary.operators.end());
+  std::stable_sort(operators.begin(), operators.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   text << "operators  ";
   int shown = 0;
-  for (const auto& [name, count] : report["operators"].items()) {
+  for (const auto& [name, count] : operators) {
     if (shown++ == 12) {
-      text << " ... (" << report["operators"].size() << " kinds)";
+      text << " ... (" << operators.size() << " kinds)";
       break;
     }
-    text << " " << name << " x" << count.get<int64_t>();
+    text << " " << name << " x" << count;
   }
   text << "\n";
-  if (!report["audit"].empty()) {
+  if (!summary.audit_operators.empty()) {
     text << "audit       reaches outside tensors:";
-    for (const auto& op : report["audit"]) text << " " << op.get<std::string>();
+    for (const std::string& op : summary.audit_operators) text << " " << op;
     text << "\n";
   }
-  for (const auto& warning : report["warnings"]) text << "WARNING     " << warning.get<std::string>() << "\n";
-  if (with_code) text << "forward code\n" << report["code"].get<std::string>() << "\n";
+  for (const std::string& warning : warnings) text << "WARNING     " << warning << "\n";
+  if (with_code) text << "forward code\n" << summary.forward_code << "\n";
   return text.str();
 }
 

@@ -62,6 +62,8 @@ VerifyReport verify_golden(const Model& model) {
   }
   const ModelMetadata& metadata = *model.metadata();
   VerifyReport report;
+  report.model_path = model.path();
+  report.device = model.device().str();
   report.atol = metadata.atol;
   report.rtol = metadata.rtol;
   for (size_t index = 0; index < metadata.golden.size(); ++index) {

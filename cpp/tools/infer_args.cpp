@@ -3,9 +3,12 @@
 
 #include "infer_args.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <functional>
 
 #include "tsrt/error.h"
+#include "tsrt/model_summary.h"
 
 namespace tsrt::cli {
 namespace {
@@ -34,6 +37,114 @@ int parse_positive(const std::string& flag, const std::string& text) {
   return static_cast<int>(value);
 }
 
+// One row per field of tsrt::LoadOptions and its OptimizeOptions. The flag is the
+// field's name with dashes, as the field is named in C++ and in tsrt.load(); a
+// bool field is a switch with --NAME and --no-NAME. The usage text and the parser
+// are both made from this table, so an option has one name and one help text.
+struct LoadFlag {
+  const char* section;  ///< heading of the usage section the flag is listed under
+  const char* field;
+  const char* metavar;  ///< what the value is; nullptr for a switch
+  const char* help;     ///< '\n' continues on the next line of the help column
+  bool* (*switch_of)(LoadOptions&);  ///< a switch's field
+  void (*set)(LoadOptions&, const std::string& flag, const std::string& value);  ///< a valued field
+  std::string (*show)(const LoadOptions&);  ///< a valued field's default for the usage text; nullptr: none
+};
+
+constexpr const char* kLoading = "loading (a switch --NAME is turned off with --no-NAME)";
+constexpr const char* kOptimisation = "optimisation (see what was applied with --bench or --info)";
+
+const LoadFlag kLoadFlags[] = {
+    {kLoading, "device", "DEV", "cpu, cuda or cuda:N", nullptr,
+     [](LoadOptions& o, const std::string&, const std::string& v) { o.device = v; },
+     [](const LoadOptions& o) { return o.device; }},
+    {kLoading, "check_inputs", nullptr, "check inputs against the file's metadata",
+     [](LoadOptions& o) { return &o.check_inputs; }, nullptr, nullptr},
+    {kLoading, "allowed_operators", "FILE",
+     "refuse the model if it uses an operator not listed in FILE\n(one a line, or ns::* for a namespace)", nullptr,
+     [](LoadOptions& o, const std::string&, const std::string& v) { o.allowed_operators = read_operator_list(v); },
+     nullptr},
+    {kLoading, "verify_checksums", nullptr, "check the CRC-32 of every weight",
+     [](LoadOptions& o) { return &o.verify_checksums; }, nullptr, nullptr},
+    {kOptimisation, "precision", "P", "fp32, bf16 or fp16: weights and compute in P,\ninputs and outputs stay float32",
+     nullptr, [](LoadOptions& o, const std::string&, const std::string& v) { o.optimize.precision = parse_precision(v); },
+     [](const LoadOptions& o) { return to_string(o.optimize.precision); }},
+    {kOptimisation, "freeze", nullptr, "freeze a module that still holds its weights",
+     [](LoadOptions& o) { return &o.optimize.freeze; }, nullptr, nullptr},
+    {kOptimisation, "optimize_for_inference", nullptr, "run torch::jit::optimize_for_inference",
+     [](LoadOptions& o) { return &o.optimize.optimize_for_inference; }, nullptr, nullptr},
+    {kOptimisation, "onednn_fusion", nullptr, "fuse convolutions in oneDNN Graph (CPU fp32)",
+     [](LoadOptions& o) { return &o.optimize.onednn_fusion; }, nullptr, nullptr},
+    {kOptimisation, "inference_mode", nullptr, "run every call under c10::InferenceMode",
+     [](LoadOptions& o) { return &o.optimize.inference_mode; }, nullptr, nullptr},
+    {kOptimisation, "graph_executor_optimize", nullptr, "re-optimise in LibTorch's profiling executor",
+     [](LoadOptions& o) { return &o.optimize.graph_executor_optimize; }, nullptr, nullptr},
+    {kOptimisation, "warmup_runs", "N", "call each method N times at load, at its declared shapes", nullptr,
+     [](LoadOptions& o, const std::string& flag, const std::string& v) {
+       o.optimize.warmup_runs = static_cast<int>(parse_count(flag, v));
+     },
+     [](const LoadOptions& o) { return std::to_string(o.optimize.warmup_runs); }},
+};
+
+std::string flag_name(const LoadFlag& flag) {
+  std::string name = std::string("--") + flag.field;
+  std::replace(name.begin(), name.end(), '_', '-');
+  return name;
+}
+
+// "  FLAG   help (default)": the help column starts at 29, as in the rest of the
+// usage text; a longer flag puts its help on the next line, and the default goes
+// on a line of its own when it would pass 80 columns.
+std::string usage_row(const std::string& flag, const std::string& help, const std::string& default_text) {
+  constexpr size_t kColumn = 29;
+  constexpr size_t kWidth = 80;
+  const std::string indent(kColumn, ' ');
+  std::string row = "  " + flag;
+  row += row.size() + 1 <= kColumn ? std::string(kColumn - row.size(), ' ') : "\n" + indent;
+  for (char c : help) row += c == '\n' ? "\n" + indent : std::string(1, c);
+  const size_t line_length = row.size() - (row.rfind('\n') == std::string::npos ? 0 : row.rfind('\n') + 1);
+  if (!default_text.empty()) {
+    row += line_length + 1 + default_text.size() <= kWidth ? " " + default_text : "\n" + indent + default_text;
+  }
+  return row + "\n";
+}
+
+std::string load_flags_usage() {
+  LoadOptions defaults;  // not const: switch_of hands out a pointer into it
+  std::string text;
+  const char* section = nullptr;
+  for (const LoadFlag& flag : kLoadFlags) {
+    if (section != flag.section) {
+      section = flag.section;
+      text += std::string("\n") + section + ":\n";
+    }
+    if (flag.switch_of) {
+      const bool on = *flag.switch_of(defaults);
+      text += usage_row("--[no-]" + flag_name(flag).substr(2), flag.help, on ? "(on)" : "(off)");
+    } else {
+      text += usage_row(flag_name(flag) + " " + flag.metavar, flag.help,
+                        flag.show ? "(default " + flag.show(defaults) + ")" : "");
+    }
+  }
+  return text;
+}
+
+// Applies `arg` when it is one of kLoadFlags; false when it is not.
+bool parse_load_flag(LoadOptions& options, const std::string& arg, const std::function<std::string()>& value) {
+  for (const LoadFlag& flag : kLoadFlags) {
+    const std::string name = flag_name(flag);
+    if (flag.switch_of && (arg == name || arg == "--no-" + name.substr(2))) {
+      *flag.switch_of(options) = arg == name;
+      return true;
+    }
+    if (!flag.switch_of && arg == name) {
+      flag.set(options, arg, value());
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string infer_usage() {
@@ -50,24 +161,9 @@ inputs (by position, or by name; missing ones are listed with their types):
   --seed N                   seed for random inputs (default 0)
 
 running:
-  --device DEV               cpu (default), cuda or cuda:N
   --method NAME              method to run (default forward)
-  --no-check-inputs          skip the dtype/shape checks against the model's metadata
-  --allow-ops FILE           refuse the model if it uses an operator not listed in FILE
-                             (one a line, or ns::* for a namespace)
-  --no-checksums             skip the CRC-32 check of the weights (trusted files only)
-
-optimisation (all on by default; see what was applied with --bench or --info):
-  --precision P              fp32 (default), bf16 or fp16: weights and compute in P,
-                             inputs and outputs stay float32
-  --no-freeze                don't freeze a module that still holds its weights
-  --no-optimize              don't run torch::jit::optimize_for_inference
-  --no-onednn-fusion         don't fuse convolutions with oneDNN Graph (CPU, float32)
-  --no-inference-mode        run without c10::InferenceMode
-  --jit-optimize             let LibTorch's profiling executor re-optimise the graph
-  --warmup-on-load N         call each method N times at load, at its declared shapes
   --threads N                intra-op threads for the process (default: LibTorch's)
-
+)" + load_flags_usage() + R"(
 benchmark (--bench):
   --bench                    time the model: load, first call, warm-up, timed run;
                              latency min/mean/median/p90/p95/p99/max, throughput,
@@ -124,8 +220,6 @@ InferArgs parse_infer_args(int argc, char** argv) {
       args.shape_specs.push_back(value_of(i, arg));
     } else if (arg == "--seed") {
       args.seed = parse_count(arg, value_of(i, arg));
-    } else if (arg == "--device") {
-      args.device = value_of(i, arg);
     } else if (arg == "--method") {
       args.method = value_of(i, arg);
     } else if (arg == "--save-outputs") {
@@ -138,12 +232,6 @@ InferArgs parse_infer_args(int argc, char** argv) {
       args.verify = true;
     } else if (arg == "--info") {
       args.info = true;
-    } else if (arg == "--allow-ops") {
-      args.allow_ops_file = value_of(i, arg);
-    } else if (arg == "--no-check-inputs") {
-      args.check_inputs = false;
-    } else if (arg == "--no-checksums") {
-      args.verify_checksums = false;
     } else if (arg == "--bench") {
       args.bench = true;
     } else if (arg == "--warmup") {
@@ -162,20 +250,8 @@ InferArgs parse_infer_args(int argc, char** argv) {
       args.profile = true;
     } else if (arg == "--profile-top") {
       args.profile_top = parse_positive(arg, value_of(i, arg));
-    } else if (arg == "--precision") {
-      args.precision = value_of(i, arg);
-    } else if (arg == "--no-freeze") {
-      args.freeze = false;
-    } else if (arg == "--no-optimize") {
-      args.optimize_for_inference = false;
-    } else if (arg == "--no-onednn-fusion") {
-      args.onednn_fusion = false;
-    } else if (arg == "--no-inference-mode") {
-      args.inference_mode = false;
-    } else if (arg == "--jit-optimize") {
-      args.graph_executor_optimize = true;
-    } else if (arg == "--warmup-on-load") {
-      args.warmup_on_load = static_cast<int>(parse_count(arg, value_of(i, arg)));
+    } else if (parse_load_flag(args.load, arg, [&] { return value_of(i, arg); })) {
+      // a field of tsrt::LoadOptions, set by its row of kLoadFlags
     } else if (arg.size() > 1 && arg[0] == '-') {
       usage_error("unknown option '" + arg + "'");
     } else if (args.model_path.empty()) {

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "tsrt/load_options.h"
+
 namespace tsrt::cli {
 
 struct InferArgs {
@@ -14,14 +16,11 @@ struct InferArgs {
   std::vector<std::pair<std::string, std::string>> named_inputs;   ///< --input NAME=FILE.npy|VALUE
   std::vector<std::string> shape_specs;                            ///< --shape NAME=1x3x224x224:float32
   uint64_t seed = 0;
-  std::string device = "cpu";
   std::string method = "forward";
   std::string save_outputs_dir;
   bool json = false;
   bool info = false;
   bool verify = false;
-  bool check_inputs = true;
-  std::string allow_ops_file;  ///< --allow-ops FILE
   int show_values = 6;
   bool help = false;
 
@@ -36,18 +35,12 @@ struct InferArgs {
   bool profile = false;
   int profile_top = 15;
 
-  // load-time optimisation switches (tsrt/optimize.h)
-  std::string precision = "fp32";
-  bool freeze = true;
-  bool optimize_for_inference = true;
-  bool onednn_fusion = true;
-  bool inference_mode = true;
-  bool graph_executor_optimize = false;
-  int warmup_on_load = 0;
-  bool verify_checksums = true;
+  /// Model::load's options, one flag per field (kLoadFlags in infer_args.cpp).
+  LoadOptions load;
 };
 
-/// Parses argv. Throws tsrt::Error(kInvalidArgument) with a one-line reason.
+/// Parses argv. Throws tsrt::Error(kInvalidArgument) with a one-line reason, and
+/// Error(kIO) when the file of --allowed-operators cannot be read.
 InferArgs parse_infer_args(int argc, char** argv);
 
 /// The --help text, with examples.

@@ -10,6 +10,7 @@
 #include "infer_print.h"
 #include "tsrt/benchmark.h"
 #include "tsrt/error.h"
+#include "tsrt/json.h"
 #include "tsrt/model.h"
 #include "tsrt/model_report.h"
 #include "tsrt/npy.h"
@@ -131,18 +132,7 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
 }
 
 tsrt::LoadOptions load_options(const tsrt::cli::InferArgs& args) {
-  tsrt::LoadOptions options;
-  options.device = args.device;
-  options.check_inputs = args.check_inputs;
-  if (!args.allow_ops_file.empty()) options.allowed_operators = tsrt::read_operator_list(args.allow_ops_file);
-  options.optimize.precision = tsrt::parse_precision(args.precision);
-  options.optimize.freeze = args.freeze;
-  options.optimize.optimize_for_inference = args.optimize_for_inference;
-  options.optimize.onednn_fusion = args.onednn_fusion;
-  options.optimize.inference_mode = args.inference_mode;
-  options.optimize.graph_executor_optimize = args.graph_executor_optimize;
-  options.optimize.warmup_runs = args.warmup_on_load;
-  options.verify_checksums = args.verify_checksums;
+  tsrt::LoadOptions options = args.load;
   if (args.info) {
     // --info describes the file as written, not the graph tsrt would rewrite it into.
     options.optimize.freeze = false;
@@ -165,8 +155,7 @@ int bench(const tsrt::Model& model, const tsrt::cli::InferArgs& args) {
   options.profile_iters = args.profile ? 10 : 0;
   options.profile_top = args.profile_top;
   const tsrt::BenchmarkResult result = tsrt::benchmark(model, values, options);
-  const std::string json = tsrt::benchmark_json(result);
-  std::cout << (args.json ? json + "\n" : tsrt::cli::format_bench(nlohmann::ordered_json::parse(json)));
+  std::cout << (args.json ? tsrt::to_json(result, 2) + "\n" : tsrt::cli::format_bench(result));
   return 0;
 }
 
@@ -180,9 +169,9 @@ int run(const tsrt::cli::InferArgs& args) {
     return 0;
   }
   if (args.verify) {
-    const auto report = tsrt::cli::verify_report(model, tsrt::verify_golden(model));
-    std::cout << (args.json ? report.dump(2) + "\n" : tsrt::cli::format_verify(report));
-    return report["passed"].get<bool>() ? 0 : 1;
+    const tsrt::VerifyReport report = tsrt::verify_golden(model);
+    std::cout << (args.json ? tsrt::to_json(report, 2) + "\n" : tsrt::cli::format_verify(report));
+    return report.passed() ? 0 : 1;
   }
   if (args.bench) return bench(model, args);
   const std::vector<FedInput> inputs = gather_inputs(model, args);

@@ -140,34 +140,17 @@ std::string format_report(const json& report) {
   return text.str();
 }
 
-json verify_report(const Model& model, const VerifyReport& report) {
-  json out;
-  out["model"] = model.path();
-  out["device"] = model.device().str();
-  out["atol"] = report.atol;
-  out["rtol"] = report.rtol;
-  out["passed"] = report.passed();
-  out["checks"] = json::array();
-  for (const OutputCheck& check : report.checks) {
-    out["checks"].push_back({{"pair", check.pair}, {"path", check.path}, {"passed", check.passed},
-                             {"max_abs", check.max_abs}, {"max_rel", check.max_rel}, {"detail", check.detail}});
-  }
-  return out;
-}
-
-std::string format_verify(const json& report) {
+std::string format_verify(const VerifyReport& report) {
   std::ostringstream text;
-  text << "verify  " << report["model"].get<std::string>() << " on " << report["device"].get<std::string>()
-       << " against its golden outputs (atol " << number(report["atol"].get<double>()) << ", rtol "
-       << number(report["rtol"].get<double>()) << ")\n";
-  for (const json& check : report["checks"]) {
-    text << "  " << (check["passed"].get<bool>() ? "PASS" : "FAIL") << "  pair " << check["pair"].get<size_t>() << "  "
-         << check["path"].get<std::string>() << "  max abs " << number(check["max_abs"].get<double>()) << "  max rel "
-         << number(check["max_rel"].get<double>());
-    if (!check["detail"].get<std::string>().empty()) text << "  (" << check["detail"].get<std::string>() << ")";
+  text << "verify  " << report.model_path << " on " << report.device << " against its golden outputs (atol "
+       << number(report.atol) << ", rtol " << number(report.rtol) << ")\n";
+  for (const OutputCheck& check : report.checks) {
+    text << "  " << (check.passed ? "PASS" : "FAIL") << "  pair " << check.pair << "  " << check.path << "  max abs "
+         << number(check.max_abs) << "  max rel " << number(check.max_rel);
+    if (!check.detail.empty()) text << "  (" << check.detail << ")";
     text << "\n";
   }
-  text << (report["passed"].get<bool>() ? "PASS" : "FAIL") << "\n";
+  text << (report.passed() ? "PASS" : "FAIL") << "\n";
   return text.str();
 }
 
@@ -199,46 +182,36 @@ std::vector<std::string> save_outputs(const std::string& dir, const std::vector<
   return written;
 }
 
-}  // namespace tsrt::cli
-
-namespace tsrt::cli {
-
-std::string format_bench(const nlohmann::ordered_json& r) {
+std::string format_bench(const BenchmarkResult& r) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(3);
-  const auto& l = r["latency_ms"];
-  out << "model: " << r["model"].get<std::string>() << "  (" << r["format"].get<std::string>() << ", "
-      << r["method"].get<std::string>() << " on " << r["device"].get<std::string>() << ", "
-      << r["intra_op_threads"].get<int>() << " intra-op threads, concurrency " << r["concurrency"].get<int>()
-      << ")\n";
+  const LatencyStats& l = r.latency_ms;
+  out << "model: " << r.model_path << "  (" << r.format << ", " << r.method << " on " << r.device << ", "
+      << r.intra_op_threads << " intra-op threads, concurrency " << r.concurrency << ")\n";
   out << "optimisations:\n";
-  for (const auto& step : r["optimizations"]) out << "  - " << step.get<std::string>() << "\n";
-  out << "load:            " << r["load_ms"].get<double>() << " ms\n";
-  out << "first inference: " << r["first_inference_ms"].get<double>() << " ms\n";
-  out << "warm-up:         " << r["warmup_iters"].get<int64_t>() << " calls\n";
-  out << "timed:           " << r["iters"].get<int64_t>() << " calls in " << r["wall_seconds"].get<double>()
-      << " s\n";
-  out << "throughput:      " << std::setprecision(1) << r["throughput_per_s"].get<double>() << " calls/s\n"
-      << std::setprecision(3);
-  out << "latency (ms):    min " << l["min"].get<double>() << "  mean " << l["mean"].get<double>() << "  median "
-      << l["median"].get<double>() << "  p90 " << l["p90"].get<double>() << "  p95 " << l["p95"].get<double>()
-      << "  p99 " << l["p99"].get<double>() << "  max " << l["max"].get<double>() << "\n";
-  out << "variation:       cv " << std::setprecision(1) << 100.0 * r["cv"].get<double>() << "%\n";
-  if (r["unstable"].get<bool>()) {
-    out << "warning: the latencies vary a lot (cv " << 100.0 * r["cv"].get<double>()
+  for (const std::string& step : r.optimizations) out << "  - " << step << "\n";
+  out << "load:            " << r.load_ms << " ms\n";
+  out << "first inference: " << r.first_inference_ms << " ms\n";
+  out << "warm-up:         " << r.warmup_iters << " calls\n";
+  out << "timed:           " << r.iters << " calls in " << r.wall_seconds << " s\n";
+  out << "throughput:      " << std::setprecision(1) << r.throughput << " calls/s\n" << std::setprecision(3);
+  out << "latency (ms):    min " << l.min << "  mean " << l.mean << "  median " << l.median << "  p90 " << l.p90
+      << "  p95 " << l.p95 << "  p99 " << l.p99 << "  max " << l.max << "\n";
+  out << "variation:       cv " << std::setprecision(1) << 100.0 * l.cv << "%\n";
+  if (r.unstable) {
+    out << "warning: the latencies vary a lot (cv " << 100.0 * l.cv
         << "%): another process, CPU frequency changes or too few calls; run longer (--duration) on a quiet machine\n";
   }
-  out << "peak memory:     " << std::setprecision(1) << r["peak_rss_bytes"].get<double>() / (1 << 20)
+  out << "peak memory:     " << std::setprecision(1) << static_cast<double>(r.peak_rss_bytes) / (1 << 20)
       << " MiB resident\n";
-  if (!r["profile"].empty()) {
+  if (!r.profile.empty()) {
     out << "operators by self time (per call):\n";
     out << "  " << std::left << std::setw(40) << "operator" << std::right << std::setw(8) << "calls" << std::setw(12)
         << "self ms" << std::setw(12) << "total ms" << std::setw(9) << "self %" << "\n";
-    for (const auto& row : r["profile"]) {
-      out << "  " << std::left << std::setw(40) << row["name"].get<std::string>() << std::right << std::setw(8)
-          << row["calls"].get<int64_t>() << std::setprecision(3) << std::setw(12) << row["self_ms"].get<double>()
-          << std::setw(12) << row["total_ms"].get<double>() << std::setprecision(1) << std::setw(9)
-          << row["self_percent"].get<double>() << "\n";
+    for (const OperatorTime& row : r.profile) {
+      out << "  " << std::left << std::setw(40) << row.name << std::right << std::setw(8) << row.calls
+          << std::setprecision(3) << std::setw(12) << row.self_ms << std::setw(12) << row.total_ms
+          << std::setprecision(1) << std::setw(9) << row.self_percent << "\n";
     }
   }
   return out.str();

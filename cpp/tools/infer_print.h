@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tsrt/benchmark.h"
 #include "tsrt/model.h"
 #include "tsrt/outputs.h"
 #include "tsrt/verify.h"
@@ -26,12 +27,12 @@ nlohmann::ordered_json run_report(const Model& model, const std::string& method,
 /// The same report as text.
 std::string format_report(const nlohmann::ordered_json& report);
 
-/// The result of --verify, as JSON and as text (one PASS/FAIL line per output).
-nlohmann::ordered_json verify_report(const Model& model, const VerifyReport& report);
-std::string format_verify(const nlohmann::ordered_json& report);
+/// The text form of --verify: one PASS/FAIL line per output, then the verdict.
+/// (--json prints tsrt::to_json(report).)
+std::string format_verify(const VerifyReport& report);
 
-/// The text form of a --bench result (tsrt::benchmark_json), trtexec-style.
-std::string format_bench(const nlohmann::ordered_json& result);
+/// The text form of a --bench result, trtexec-style. (--json prints tsrt::to_json(result).)
+std::string format_bench(const BenchmarkResult& result);
 
 /// Writes each leaf to `dir`/<path>.npy (scalars as 0-d arrays, None skipped) and
 /// an outputs.json manifest. Returns the files written.

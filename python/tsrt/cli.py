@@ -152,7 +152,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
     try:
         # The file as written: not the graph tsrt's load-time optimisation makes of it.
-        model = tsrt.load(args.model, freeze=False, optimize=False, onednn_fusion=False)
+        model = tsrt.load(args.model, freeze=False, optimize_for_inference=False, onednn_fusion=False)
     except tsrt.Error as error:
         print(f"tsrt inspect: error: {error}", file=sys.stderr)
         return 2 if error.code in ("io", "invalid_argument") else 1

@@ -1,4 +1,11 @@
-"""The Python face of libtsrt's Model: load a file, call it like a module."""
+"""The Python face of libtsrt's Model: load a file, call it like a module.
+
+Structures come from libtsrt's serialisers (tsrt/json.h) as JSON text and are
+parsed here, once, by `_document`: a signature, the metadata, a verify report and
+a benchmark result have the shapes ./infer --json prints. Options go to C++ as
+tsrt._C.LoadOptions / OptimizeOptions / BenchmarkOptions, whose field names are
+the keywords of `load()` and `Model.benchmark()`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,11 @@ import json
 from typing import Any, Sequence
 
 from tsrt import _C
+
+
+def _document(text: str) -> Any:
+    """A JSON document written by libtsrt's serialisers."""
+    return json.loads(text)
 
 
 class Model:
@@ -44,8 +56,11 @@ class Model:
         return self._handle.methods
 
     def signature(self, method: str = "forward") -> dict[str, Any]:
-        """Inputs (name, TorchScript type, default, tsrt spec) and return type of `method`."""
-        return self._handle.signature(method)
+        """Inputs and return type of `method`: {"method", "inputs": [{"name", "type",
+        "has_default", "default", "spec"}], "return_type", "output_names", "text"}; a
+        spec is an input of tsrt.json ({"name", "dtype", "shape", "dynamic_dims", and
+        "value_range" when set}) or None."""
+        return _document(self._handle.signature(method))
 
     def report(self, as_json: bool = False, with_code: bool = True) -> str:
         """What `tsrt inspect` prints: methods, metadata, operators with counts, weights,
@@ -55,10 +70,11 @@ class Model:
     def verify(self) -> list[dict[str, Any]]:
         """Runs the golden inputs recorded at export and compares with the golden outputs.
 
-        One dict per output: pair, path, passed, max_abs, max_rel, detail. Raises
-        tsrt.Error when the file has no golden pairs.
+        One dict per output: pair, path, passed, max_abs, max_rel, detail (the
+        "checks" of ./infer --verify --json). Raises tsrt.Error when the file has no
+        golden pairs.
         """
-        return self._handle.verify()
+        return _document(self._handle.verify())["checks"]
 
     @property
     def extra_files(self) -> dict[str, bytes]:
@@ -68,7 +84,7 @@ class Model:
     def metadata(self) -> dict[str, Any] | None:
         """The tsrt metadata of the file, or None for files tsrt did not export."""
         text = self._handle.metadata_json
-        return None if text is None else json.loads(text)
+        return None if text is None else _document(text)
 
     @property
     def optimizations(self) -> list[str]:
@@ -81,43 +97,68 @@ class Model:
 
     def benchmark(self, *args: Any, method: str = "forward", warmup_iters: int = 10, warmup_seconds: float = 0.0,
                   iters: int = 0, duration_seconds: float = 0.0, concurrency: int = 1, profile_iters: int = 0,
-                  profile_top: int = 15) -> dict[str, Any]:
+                  profile_top: int = 15, unstable_cv: float = 0.10) -> dict[str, Any]:
         """Times `method` on `args` in C++ (tsrt::benchmark): the figures of ./infer --bench --json.
 
         First call, warm-up, then a timed run of `iters` calls or `duration_seconds`
         (100 calls when neither is given) from `concurrency` threads. Returns latency
-        min/mean/median/p90/p95/p99/max in ms, throughput, cv, peak RSS, and with
-        profile_iters > 0 the operators by self time.
+        min/mean/median/p90/p95/p99/max in ms, throughput, cv (flagged unstable above
+        `unstable_cv`), peak RSS, and with profile_iters > 0 the operators by self time.
+        The keywords are the fields of tsrt::BenchmarkOptions.
         """
-        text = self._handle.benchmark(method, args, warmup_iters, warmup_seconds, iters, duration_seconds,
-                                      concurrency, profile_iters, profile_top)
-        return json.loads(text)
+        options = _C.BenchmarkOptions()
+        for name, value in (("method", method), ("warmup_iters", warmup_iters), ("warmup_seconds", warmup_seconds),
+                            ("iters", iters), ("duration_seconds", duration_seconds), ("concurrency", concurrency),
+                            ("profile_iters", profile_iters), ("profile_top", profile_top),
+                            ("unstable_cv", unstable_cv)):
+            setattr(options, name, value)
+        return _document(self._handle.benchmark(args, options))
 
     def __repr__(self) -> str:
         return f"tsrt.Model({self.path!r}, format={self.format}, device={self.device}, methods={self.methods})"
 
 
-def load(path: str, device: str = "cpu", check_inputs: bool = True,
-         allowed_ops: Sequence[str] | None = None, *, precision: str = "fp32", freeze: bool = True,
-         optimize: bool = True, inference_mode: bool = True, jit_optimize: bool = False,
-         warmup: int = 0, verify_checksums: bool = True, onednn_fusion: bool = True) -> Model:
-    """Loads a model file with libtsrt on `device` ("cpu", "cuda", "cuda:N"): a TorchScript
-    file (.pt) or an AOTInductor package (.pt2); the format is read from its contents.
+def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
+         allowed_operators: Sequence[str] | None = None, verify_checksums: bool = True,
+         inference_mode: bool = True, freeze: bool = True, optimize_for_inference: bool = True,
+         onednn_fusion: bool = True, graph_executor_optimize: bool = False, precision: str = "fp32",
+         warmup_runs: int = 0) -> Model:
+    """Loads a model file with libtsrt: a TorchScript file (.pt) or an AOTInductor
+    package (.pt2); the format is read from its contents.
 
-    allowed_ops: when given, refuse a model that uses any operator not listed
-    (exact names like "aten::linear", or "prim::*" for a namespace).
+    The keywords are the fields of tsrt::LoadOptions and tsrt::OptimizeOptions
+    (cpp/include/tsrt/model.h, optimize.h), with the same names and defaults as in
+    C++ and as ./infer's flags (--optimize-for-inference / --no-optimize-for-inference, ...):
+
+    device: "cpu", "cuda" or "cuda:N".
+    check_inputs: check inputs against the file's metadata (dtype, rank, fixed dims).
+    allowed_operators: when given, refuse a model that uses any operator not listed
+        (exact names like "aten::linear", or "prim::*" for a namespace); a .pt2
+        package is refused (its operators are machine code).
+    verify_checksums: check the CRC-32 of every weight storage (LibTorch does not).
+    inference_mode / freeze / optimize_for_inference / onednn_fusion /
+    graph_executor_optimize: the load-time optimisations (all but the last on).
     precision: "fp32", "bf16" or "fp16" for weights and compute (inputs and outputs
-    stay float32). freeze / optimize / onednn_fusion / inference_mode / jit_optimize: the load-time
-    optimisations of tsrt/optimize.h (the first three on by default); warmup: calls
-    per method at load on inputs of the declared shapes. verify_checksums: check the
-    CRC-32 of every weight storage (on by default; LibTorch does not).
-    Raises tsrt.Error when the file is missing, damaged, not a loadable model,
-    or uses an operator outside `allowed_ops` (a .pt2 package with `allowed_ops`
-    is refused: its operators are machine code).
+        stay float32).
+    warmup_runs: calls per method at load, on inputs of the declared shapes.
+
+    Raises tsrt.Error when the file is missing, damaged, not a loadable model, or
+    uses an operator outside `allowed_operators`.
     """
-    return Model(_C.load(str(path), device, check_inputs, list(allowed_ops) if allowed_ops is not None else None,
-                         precision, freeze, optimize, inference_mode, jit_optimize, warmup, verify_checksums,
-                         onednn_fusion))
+    options = _C.LoadOptions()
+    options.device = device
+    options.check_inputs = check_inputs
+    options.allowed_operators = list(allowed_operators) if allowed_operators is not None else None
+    options.verify_checksums = verify_checksums
+    optimize = options.optimize
+    optimize.inference_mode = inference_mode
+    optimize.freeze = freeze
+    optimize.optimize_for_inference = optimize_for_inference
+    optimize.onednn_fusion = onednn_fusion
+    optimize.graph_executor_optimize = graph_executor_optimize
+    optimize.precision = precision
+    optimize.warmup_runs = warmup_runs
+    return Model(_C.load(str(path), options))
 
 
 def set_num_threads(threads: int) -> None:

@@ -9,6 +9,7 @@
 //   options.concurrency = 4;
 //   tsrt::BenchmarkResult result = tsrt::benchmark(model, inputs, options);
 //   std::cout << result.latency_ms.median << " ms, " << result.throughput << " /s\n";
+//   std::cout << tsrt::to_json(result, 2);  // tsrt/json.h: what ./infer --bench --json prints
 
 #include <cstdint>
 #include <string>
@@ -85,9 +86,6 @@ struct BenchmarkResult {
 /// whatever Model::run throws for bad inputs (before any timing).
 BenchmarkResult benchmark(const Model& model, const std::vector<c10::IValue>& inputs,
                           const BenchmarkOptions& options = {});
-
-/// The result as a JSON object (the schema of ./infer --bench --json).
-std::string benchmark_json(const BenchmarkResult& result);
 
 /// Sets LibTorch's intra-op thread count for the whole process (at::set_num_threads).
 /// Call it once, before loading models; 0 keeps LibTorch's choice.

@@ -17,7 +17,10 @@ inline constexpr const char* kMetadataFile = "tsrt.json";
 
 struct MethodMetadata {
   std::vector<TensorSpec> inputs;
-  std::vector<std::string> output_names;
+  std::vector<std::string> output_names;  ///< names of the top-level outputs; empty when unnamed
+  /// What eager PyTorch returned, as a TorchScript type ("Tuple[Tensor, None, int]");
+  /// empty when the file does not say.
+  std::string output_structure;
 };
 
 /// One golden input/output pair recorded from eager PyTorch at export time.
@@ -33,20 +36,28 @@ struct ModelMetadata {
   int format_version = 0;
   std::string producer;       ///< e.g. "tsrt 0.1.0"
   std::string torch_version;  ///< torch that exported the file
-  std::string export_mode;    ///< "trace", "script", ...
+  std::string created;        ///< UTC time of the export, ISO 8601
+  std::string export_mode;    ///< "trace", "script", "mixed", "torch.export"
+  std::string export_reason;  ///< why that capture was chosen
   std::string source;         ///< qualified name of the exported Python module
+  std::vector<std::string> findings;  ///< what the export checks found, one line each
   std::map<std::string, MethodMetadata> methods;
   std::vector<GoldenPair> golden;
   double atol = 1e-5;  ///< parity tolerance recorded at export: |a - e| <= atol + rtol * |e|
   double rtol = 1e-4;
-  std::string json;           ///< the whole document, for fields this build does not model
+  /// The whole document as read, for fields this build does not model ("frozen",
+  /// "format", "range_constraints", and whatever later writers add).
+  std::string json;
 
   /// The metadata of `method`, or nullptr when the file does not describe it.
   const MethodMetadata* method(const std::string& name) const;
 };
 
-/// Parses the text of a tsrt.json extra file. Throws Error(kInvalidModel) naming
-/// `source` when it is not valid metadata.
+/// Parses the text of a tsrt.json extra file (docs/tsrt.schema.json; to_json in
+/// tsrt/json.h writes it back). Fields other than format_version may be absent and
+/// take the defaults above. Throws Error(kInvalidModel) naming `source` when it is
+/// not valid metadata (not JSON, no format_version, an unknown dtype, a negative
+/// dimension, a golden pair without inputs or outputs).
 ModelMetadata parse_metadata(const std::string& json_text, const std::string& source);
 
 }  // namespace tsrt

@@ -17,9 +17,9 @@
 #include <c10/core/Device.h>
 
 #include "tsrt/error.h"
+#include "tsrt/load_options.h"
 #include "tsrt/metadata.h"
 #include "tsrt/model_summary.h"
-#include "tsrt/optimize.h"
 #include "tsrt/signature.h"
 
 namespace tsrt {
@@ -27,25 +27,6 @@ namespace tsrt {
 namespace detail {
 class LoadedModel;
 }
-
-/// How to load a model.
-struct LoadOptions {
-  /// "cpu", "cuda" or "cuda:N".
-  std::string device = "cpu";
-  /// Check inputs against the file's metadata (dtype, rank, fixed dims) before
-  /// running. Turn off only to let LibTorch see inputs the contract forbids.
-  bool check_inputs = true;
-  /// When set, refuse a model whose graphs use an operator outside this list
-  /// (exact names, or "ns::*" for a namespace). For files from outside your team:
-  /// a TorchScript file is a program.
-  std::optional<std::vector<std::string>> allowed_operators;
-  /// Verify the CRC-32 of every weight storage (LibTorch does not: a flipped byte
-  /// in a weight loads silently). Costs ~0.1 s per GB on one core, overlapped with
-  /// the load; turn off only for files whose integrity is checked otherwise.
-  bool verify_checksums = true;
-  /// Freezing, graph optimisation, precision, warm-up: see tsrt/optimize.h.
-  OptimizeOptions optimize;
-};
 
 class Model {
  public:

@@ -10,8 +10,11 @@
 
 namespace tsrt {
 
-/// The report as a JSON document (keys: model, format, methods, metadata,
-/// operators, custom_operators, device_constants, parameters, warnings, code).
+/// The report as a JSON document: model, format, methods (one to_json(MethodSignature)
+/// document each), metadata (to_json(ModelMetadata) with golden as a count, or null),
+/// the to_json(ModelSummary) fields (operators, custom_operators, audit,
+/// device_constants, parameters, runtime_torch_version, compiled, package), then
+/// warnings and code. See tsrt/json.h for each part's shape.
 std::string model_report_json(const Model& model);
 
 /// The same report as text. `with_code` appends the forward code.

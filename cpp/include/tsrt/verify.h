@@ -21,9 +21,12 @@ struct OutputCheck {
 };
 
 struct VerifyReport {
+  std::string model_path;  ///< Model::path() of the verified model
+  std::string device;      ///< the device it ran on, "cpu", "cuda:0"
   double atol = 0;
   double rtol = 0;
   std::vector<OutputCheck> checks;
+  /// True when there are checks and every one passed.
   bool passed() const;
 };
 

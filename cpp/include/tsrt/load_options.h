@@ -1,0 +1,37 @@
+#pragma once
+// LoadOptions: how tsrt::Model::load reads, checks and prepares a model file.
+// Its own header, free of LibTorch, so that front ends that only fill options
+// (the infer CLI's flag table) compile fast.
+//
+// Each field has one name everywhere: here, in tsrt._C.LoadOptions, as a keyword
+// of tsrt.load(), and as ./infer's flag (the name with dashes: --check-inputs /
+// --no-check-inputs, --allowed-operators FILE).
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tsrt/optimize.h"
+
+namespace tsrt {
+
+/// How to load a model.
+struct LoadOptions {
+  /// "cpu", "cuda" or "cuda:N".
+  std::string device = "cpu";
+  /// Check inputs against the file's metadata (dtype, rank, fixed dims) before
+  /// running. Turn off only to let LibTorch see inputs the contract forbids.
+  bool check_inputs = true;
+  /// When set, refuse a model whose graphs use an operator outside this list
+  /// (exact names, or "ns::*" for a namespace). For files from outside your team:
+  /// a TorchScript file is a program.
+  std::optional<std::vector<std::string>> allowed_operators;
+  /// Verify the CRC-32 of every weight storage (LibTorch does not: a flipped byte
+  /// in a weight loads silently). Costs ~0.1 s per GB on one core, overlapped with
+  /// the load; turn off only for files whose integrity is checked otherwise.
+  bool verify_checksums = true;
+  /// Freezing, graph optimisation, precision, warm-up: see tsrt/optimize.h.
+  OptimizeOptions optimize;
+};
+
+}  // namespace tsrt
