@@ -49,7 +49,10 @@ class Server:
     def __init__(self, binary: Path, *args: str | Path) -> None:
         self.process = subprocess.Popen([str(binary), "--port", "0", *map(str, args)], stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
         line = self._readline(timeout=120)
+        while line and "listening on" not in line and time.monotonic() < deadline:  # "batching ..." lines come first
+            line = self._readline(timeout=deadline - time.monotonic())
         if "listening on http://127.0.0.1:" not in line:
             self.process.kill()
             raise AssertionError(f"no listening line: {line!r} {self.process.stderr.read()}")

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 import tritonclient.http as httpclient
+from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
 import models
@@ -331,3 +332,124 @@ def test_sigterm_answers_the_requests_in_flight(serve_binary, zoo_dir):
         (output,) = answer["outputs"]
         compare(torch.tensor(output["data"]).reshape(output["shape"]), expected, entry.tolerance.atol, entry.tolerance.rtol)
     assert "tsrt_serve: stopped" in instance.process.stdout.read()
+
+
+# ---- metrics ---------------------------------------------------------------------------
+
+def scrape(server: Server) -> dict[tuple[str, tuple], float]:
+    """/metrics through prometheus_client's own text parser: {(sample name, sorted labels): value}."""
+    samples = {}
+    for family in text_string_to_metric_families(server.metrics()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def test_metrics_parse_and_count(server, client):
+    before = scrape(server)
+    for seed in range(5):
+        client.infer("mlp", triton_inputs(httpclient, ["x"], models.get("mlp").example_inputs(seed=seed), binary=True))
+    for _ in range(2):
+        assert server.post_json("/v2/models/mlp/infer", {"inputs": [tensor("x", [2, 63])]})[0] == 400
+    assert server.post_json("/v2/models/nope/infer", {"inputs": []})[0] == 404
+    after = scrape(server)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("tsrt_requests_total", model="mlp") == 7
+    assert delta("tsrt_request_failures_total", model="mlp", code="400") == 2
+    assert delta("tsrt_request_failures_total", model="_unknown", code="404") == 1
+    assert delta("tsrt_request_duration_seconds_count", model="mlp") == 7
+    assert delta("tsrt_request_duration_seconds_sum", model="mlp") > 0
+    buckets = sorted(((float(dict(labels)["le"]), value) for (name, labels), value in after.items()
+                      if name == "tsrt_request_duration_seconds_bucket" and dict(labels)["model"] == "mlp"))
+    assert [v for _, v in buckets] == sorted(v for _, v in buckets), "buckets must be cumulative"
+    assert buckets[-1] == (float("inf"), after[("tsrt_request_duration_seconds_count", (("model", "mlp"),))])
+    assert all(value == 0 for (name, _), value in after.items() if name == "tsrt_inflight_requests")
+    assert {dict(labels)["model"] for (name, labels) in after if name == "tsrt_requests_total"} == {*MODELS, "_unknown"}
+
+
+# ---- dynamic batching ------------------------------------------------------------------
+
+BATCHED = ("mlp", "multi_io", "encoder", "cnn")
+
+
+@pytest.fixture(scope="module")
+def batched_server(serve_binary, zoo_dir) -> Iterator[Server]:
+    # A long delay (20 ms) so that the concurrent requests below surely meet in batches.
+    instance = Server(serve_binary, "--threads", "40", "--batch", "all", "--max-batch", "16", "--batch-delay-us", "20000",
+                      *(f"{name}={zoo_dir / MODELS[name][1]}" for name in (*BATCHED, "mixed")))
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.mark.parametrize("served", BATCHED)
+def test_batched_answers_equal_unbatched_ones(server, batched_server, zoo_dir, served):
+    """24 concurrent requests (batch sizes 1 to 3; for the encoder, two sequence lengths
+    that must not stack together), JSON and binary: each batched answer equals the
+    unbatched server's answer for the same request and eager's, within the model's
+    tolerance; the batch-size histogram shows that requests did run together. For
+    multi_io, one request in the middle fails in the model (index out of range):
+    it gets its 500, and its batch neighbours their answers."""
+    zoo_name, file = MODELS[served]
+    entry = models.get(zoo_name)
+    names = [s.name for s in entry.inputs]
+    cases = []
+    for i in range(24):
+        sizes = {s.name: {0: 1 + i % 3, **({1: 7 + 3 * (i % 2)} if served == "encoder" else {})} for s in entry.inputs}
+        cases.append(entry.example_inputs(seed=500 + i, sizes=sizes))
+    poisoned = 11 if served == "multi_io" else None
+    if poisoned is not None:
+        cases[poisoned] = (*cases[poisoned][:2], torch.full_like(cases[poisoned][2], 100))
+    before = scrape(batched_server)
+    batched = httpclient.InferenceServerClient(batched_server.address, concurrency=24, network_timeout=120)
+    plain = httpclient.InferenceServerClient(server.address, concurrency=4, network_timeout=120)
+    try:
+        pending = [batched.async_infer(served, triton_inputs(httpclient, names, inputs, binary=i % 2 == 0))
+                   for i, inputs in enumerate(cases)]
+        worst = 0.0
+        for i, (inputs, request) in enumerate(zip(cases, pending)):
+            if i == poisoned:
+                with pytest.raises(InferenceServerException, match="failed in forward") as error:
+                    request.get_result(timeout=120)
+                assert error.value.status() == "500"
+                continue
+            result = request.get_result(timeout=120)
+            alone = plain.infer(served, triton_inputs(httpclient, names, inputs, binary=True))
+            for path, leaf in eager_leaves(zoo_name, inputs, zoo_dir / file):
+                answer = torch.from_numpy(np.array(result.as_numpy(path)))
+                unbatched = torch.from_numpy(np.array(alone.as_numpy(path)))
+                compare(answer, leaf, entry.tolerance.atol, entry.tolerance.rtol, path)
+                worst = max(worst, compare(answer, unbatched, entry.tolerance.atol, entry.tolerance.rtol, path).max_abs)
+    finally:
+        batched.close()
+        plain.close()
+    after = scrape(batched_server)
+    key_count, key_sum = ("tsrt_batch_size_count", (("model", served),)), ("tsrt_batch_size_sum", (("model", served),))
+    calls = after[key_count] - before.get(key_count, 0)
+    requests = after[key_sum] - before.get(key_sum, 0)
+    print(f"\n{served}: {requests:.0f} requests in {calls:.0f} calls; max |batched - unbatched| = {worst:.2e}")
+    assert requests >= 24 and calls < requests, "some requests should have run together"
+    queued = after[("tsrt_queue_duration_seconds_count", (("model", served),))]
+    assert queued >= 24
+
+
+def test_batching_refused_where_it_would_change_answers(serve_binary, zoo_dir):
+    def start(*args: str | Path) -> subprocess.CompletedProcess:
+        return subprocess.run([str(serve_binary), "--port", "0", *map(str, args)], capture_output=True, text=True, timeout=120)
+
+    gated = start("--batch", "gated", zoo_dir / "gated.script.pt")
+    assert gated.returncode == 2
+    assert ("can't batch model 'gated': output 'output' of a request differs when it runs stacked with another: "
+            "forward mixes the rows of a batch") in gated.stderr
+    mixed = start("--batch", "mixed", f"mixed={zoo_dir / 'mixed_outputs.script.pt'}")
+    assert mixed.returncode == 2
+    assert "can't batch model 'mixed': output 'output[2]' does not follow the batch in dimension 0" in mixed.stderr
+    unknown = start("--batch", "nope", zoo_dir / "mlp.trace.pt")
+    assert unknown.returncode == 2 and "--batch nope: no model of that name" in unknown.stderr
+    bad = start("--max-batch", "many", zoo_dir / "mlp.trace.pt")
+    assert bad.returncode == 2 and "--max-batch expects a number >= 0, got 'many'" in bad.stderr

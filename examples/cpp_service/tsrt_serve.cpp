@@ -9,15 +9,18 @@
 //   GET  /v2/models/NAME[/versions/1]/ready           200, or 404 for an unknown model
 //   GET  /v2/models/NAME[/versions/1]                 inputs/outputs: name, datatype, shape (-1: varies)
 //   POST /v2/models/NAME[/versions/1]/infer           JSON tensors, or the binary tensor data extension
+//   GET  /metrics                                     Prometheus text format (metrics.h)
 //
 // Errors are {"error": "..."}: 400 for a bad request (JSON, a missing, unknown or
 // mistyped input, as oip.cpp and libtsrt's input checks report it), 404 for an
 // unknown model or route, 413 for a body over --max-body-mb, 500 when the model fails.
 // The server goes on serving. This file is the HTTP wiring only: oip.cpp speaks the
-// protocol, model_info.cpp describes the models.
+// protocol, model_info.cpp describes the models, batcher.cpp stacks requests
+// (--batch), metrics.cpp counts.
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -29,6 +32,8 @@
 
 #include <httplib.h>
 
+#include "batcher.h"
+#include "metrics.h"
 #include "model_info.h"
 #include "oip.h"
 #include "tsrt/error.h"
@@ -45,14 +50,19 @@ struct Options {
   int max_body_mb = 64;
   int read_timeout_s = 5;  // a client that stops sending for this long is dropped
   std::string device = "cpu";
+  std::vector<std::string> batch;  // models to batch; "all": every model that can be
+  tsrt_serve::BatchOptions batching;
   std::vector<std::pair<std::string, std::string>> models;  // (name, path)
 };
 
 const char* kUsage =
     "usage: tsrt_serve [--host H] [--port P] [--threads N] [--device cpu|cuda[:N]]\n"
-    "                  [--max-body-mb M] [--read-timeout-s S] MODEL.pt|NAME=MODEL.pt ...\n"
+    "                  [--max-body-mb M] [--read-timeout-s S]\n"
+    "                  [--batch NAME|all ...] [--max-batch ROWS] [--batch-delay-us U] MODEL.pt|NAME=MODEL.pt ...\n"
     "  serves each model under /v2/models/NAME (NAME defaults to the file name up to its first dot);\n"
-    "  --port 0 picks a free port and prints it; --threads is the number of connections served at once.\n";
+    "  --port 0 picks a free port and prints it; --threads is the number of connections served at once;\n"
+    "  --batch stacks requests for NAME that arrive within --batch-delay-us (default 2000) into one call\n"
+    "  of up to --max-batch rows (default 32).\n";
 
 Options parse_args(int argc, char** argv) {
   Options options;
@@ -82,6 +92,12 @@ Options parse_args(int argc, char** argv) {
       options.max_body_mb = std::max(1, number(value()));
     } else if (arg == "--read-timeout-s") {
       options.read_timeout_s = std::max(1, number(value()));
+    } else if (arg == "--batch") {
+      options.batch.push_back(value());
+    } else if (arg == "--max-batch") {
+      options.batching.max_batch = std::max(1, number(value()));
+    } else if (arg == "--batch-delay-us") {
+      options.batching.max_delay = std::chrono::microseconds(number(value()));
     } else if (arg == "--device") {
       options.device = value();
     } else if (arg == "-h" || arg == "--help") {
@@ -117,6 +133,7 @@ int http_status(tsrt::ErrorCode code) { return code == tsrt::ErrorCode::kInvalid
 struct ServedModel {
   tsrt::Model model;
   tsrt_serve::ModelInfo info;
+  std::unique_ptr<tsrt_serve::Batcher> batcher;  // null: each request runs on its own
 };
 
 class Service {
@@ -146,7 +163,8 @@ class Service {
     if (!served.model.has_method(request.method)) {
       throw ProtocolError(400, "model '" + name + "' has no method '" + request.method + "'");
     }
-    const c10::IValue output = served.model.run(request.method, request.inputs);
+    const c10::IValue output = served.batcher && request.method == "forward" ? served.batcher->run(request.inputs)
+                                                                             : served.model.run(request.method, request.inputs);
     const tsrt::MethodMetadata* described =
         served.model.metadata() ? served.model.metadata()->method(request.method) : nullptr;
     return tsrt_serve::encode_infer_response(name, request, output,
@@ -223,6 +241,35 @@ int main(int argc, char** argv) {
       return error.code() == tsrt::ErrorCode::kIO ? 2 : 1;
     }
   }
+  // --batch: a model that can't be batched is an error when named, skipped under "all".
+  const bool batch_all = std::find(options.batch.begin(), options.batch.end(), "all") != options.batch.end();
+  for (const std::string& name : options.batch) {
+    if (name != "all" && !models.count(name)) {
+      std::cerr << "tsrt_serve: --batch " << name << ": no model of that name\n";
+      return 2;
+    }
+  }
+  std::vector<std::string> model_names;
+  for (const auto& [name, _] : models) model_names.push_back(name);
+  tsrt_serve::Metrics metrics(model_names);
+  for (auto& [name, served] : models) {
+    const bool named = std::find(options.batch.begin(), options.batch.end(), name) != options.batch.end();
+    if (!named && !batch_all) continue;
+    std::string why_not;
+    try {
+      why_not = tsrt_serve::check_rows_independent(served.model, served.info);
+    } catch (const tsrt::Error& error) {
+      why_not = std::string("forward failed on stacked inputs: ") + error.what();
+    }
+    if (!why_not.empty()) {
+      std::cerr << "tsrt_serve: can't batch model '" << name << "': " << why_not << "\n";
+      if (named) return 2;
+      continue;
+    }
+    served.batcher = std::make_unique<tsrt_serve::Batcher>(served.model, name, options.batching, metrics);
+    std::cout << "tsrt_serve: batching '" << name << "' (up to " << options.batching.max_batch << " rows, "
+              << options.batching.max_delay.count() << " us)" << std::endl;
+  }
   const Service service(std::move(models));
 
   std::atomic<bool> draining{false};
@@ -237,6 +284,9 @@ int main(int argc, char** argv) {
   server.Get("/v2/health/ready", [&](const httplib::Request&, httplib::Response& res) {
     if (draining) return send_error(res, 503, "shutting down");
     send_json(res, 200, {{"ready", true}});
+  });
+  server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics.render(), "text/plain; version=0.0.4");
   });
   server.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"name", "tsrt_serve"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data"}}});
@@ -254,6 +304,9 @@ int main(int argc, char** argv) {
   // application/x-www-form-urlencoded at 8 KiB, and binary bodies are no form.
   server.Post(std::string(kModelPath) + "/infer",
               [&](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read) {
+                const auto started = std::chrono::steady_clock::now();
+                const std::string name = req.matches[1];
+                const tsrt_serve::Metrics::InFlight in_flight(metrics, name);
                 std::string body;
                 const bool complete = read([&body](const char* data, size_t length) {
                   body.append(data, length);
@@ -261,9 +314,10 @@ int main(int argc, char** argv) {
                 });
                 if (!complete) {  // httplib set 413 when it was too large; the error handler writes the JSON
                   if (res.status < 400) res.status = 400;
+                  metrics.observe_request(name, res.status, 0.0);
                   return;
                 }
-                guarded(res, [&] {
+                const int status = guarded(res, [&] {
                   const tsrt_serve::EncodedResponse response = service.infer(req.matches[1], req.matches[2], body, header_length(req));
                   res.status = 200;
                   if (response.header_length) {
@@ -273,6 +327,7 @@ int main(int argc, char** argv) {
                     res.set_content(response.body, "application/json");
                   }
                 });
+                metrics.observe_request(name, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
               });
   // Unrouted paths and httplib's own refusals (413 payload too large, 400 bad HTTP) get JSON too.
   const size_t max_body_mb = options.max_body_mb;
@@ -292,12 +347,21 @@ int main(int argc, char** argv) {
     std::cerr << "tsrt_serve: can't listen on " << options.host << ":" << options.port << " (in use, or not an address here)\n";
     return 1;
   }
-  std::thread stopper([&server, &draining, stop_signals] {
+  std::thread stopper([&server, &draining, &metrics, stop_signals] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
-    draining = true;
+    draining = true;  // readiness says 503 from now on: a load balancer stops sending
+    // httplib's stop() closes connections whose request it has accepted but not begun to
+    // read, so first let the requests in flight finish (and those just sent begin):
+    // at least 200 ms, until none is in flight, at most 10 s.
+    const auto started = std::chrono::steady_clock::now();
+    for (auto waited = std::chrono::milliseconds(0); waited < std::chrono::seconds(10);
+         waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)) {
+      if (waited >= std::chrono::milliseconds(200) && metrics.in_flight() == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     // Closes the listening socket; listen_after_bind() returns once the worker threads
-    // have answered the requests they hold and the connections queued for them.
+    // have answered the requests they hold.
     server.stop();
   });
   stopper.detach();
