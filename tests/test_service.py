@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
 import models
+from conftest import ROOT
 from oip_server import Server, as_tensor, build_serve, eager_leaves, httplib_missing, triton_inputs
 from parity import Errors, compare
 
@@ -453,3 +455,28 @@ def test_batching_refused_where_it_would_change_answers(serve_binary, zoo_dir):
     assert unknown.returncode == 2 and "--batch nope: no model of that name" in unknown.stderr
     bad = start("--max-batch", "many", zoo_dir / "mlp.trace.pt")
     assert bad.returncode == 2 and "--max-batch expects a number >= 0, got 'many'" in bad.stderr
+
+
+# ---- load and faults -------------------------------------------------------------------
+
+def test_short_load_and_fault_run(serve_binary, zoo_dir, tmp_path):
+    """scripts/serve_load.py fault for a few seconds (the closing note has the 60-second
+    run): good clients right every time, every fault answered with its 4xx (or, for the
+    ones that hang up, the server simply going on), RSS flat, SIGTERM with a burst in
+    flight answered, exit 0."""
+    summary_file = tmp_path / "summary.json"
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "serve_load.py"), "fault", "--serve", str(serve_binary),
+                          "--zoo-dir", str(zoo_dir), "--seconds", "5", "--clients", "3", "--fault-clients", "3",
+                          "--json", str(summary_file)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    summary = json.loads(summary_file.read_text())
+    assert summary["good_requests"] > 0 and summary["wrong_answers"] == 0 and not summary["good_errors"]
+    assert not summary["crashed"] and summary["exit_code"] == 0
+    assert summary["sigterm_burst_answered"] == summary["sigterm_burst"] == 16
+    expected = {"malformed_json": "HTTP 400", "lying_shape_json": "HTTP 400", "lying_shape_binary": "HTTP 400",
+                "huge_shape_json": "HTTP 400", "huge_shape_binary": "HTTP 400", "wrong_dtype": "HTTP 400",
+                "unknown_model": "HTTP 404", "oversize_body": "HTTP 413", "slow_sender": "HTTP 200"}
+    for kind, outcome in expected.items():
+        assert set(summary["faults"][kind]) == {outcome}, (kind, summary["faults"][kind])
+    for kind in ("half_body", "disconnect_mid_request", "disconnect_mid_response", "not_http"):
+        assert kind in summary["faults"], kind

@@ -353,11 +353,12 @@ int main(int argc, char** argv) {
     draining = true;  // readiness says 503 from now on: a load balancer stops sending
     // httplib's stop() closes connections whose request it has accepted but not begun to
     // read, so first let the requests in flight finish (and those just sent begin):
-    // at least 200 ms, until none is in flight, at most 10 s.
+    // at least 500 ms (a busy machine may take that long to hand a connection to a
+    // worker), until none is in flight, at most 10 s.
     const auto started = std::chrono::steady_clock::now();
     for (auto waited = std::chrono::milliseconds(0); waited < std::chrono::seconds(10);
          waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)) {
-      if (waited >= std::chrono::milliseconds(200) && metrics.in_flight() == 0) break;
+      if (waited >= std::chrono::milliseconds(500) && metrics.in_flight() == 0) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     // Closes the listening socket; listen_after_bind() returns once the worker threads
