@@ -453,6 +453,7 @@ def run_fault(args: argparse.Namespace) -> int:
         "unexpected_examples": sorted(set(tally.unexpected))[:10], "crashed": crashed,
         "rss_mib_after_warmup": round(rss_start, 1), "rss_mib_end": round(rss_end, 1),
         "rss_mib_max": round(max((m for _, m in rss), default=float("nan")), 1), "rss_flat": rss_flat,
+        "rss_mib_every_10s": [round(m, 1) for t, m in rss[::10]],
         "sigterm_burst_answered": sum(bool(b) for b in burst) if burst_threads else 0,
         "sigterm_burst": len(burst_threads), "exit_code": exit_code,
     }

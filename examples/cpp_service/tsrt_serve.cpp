@@ -18,6 +18,7 @@
 // protocol, model_info.cpp describes the models, batcher.cpp stacks requests
 // (--batch), metrics.cpp counts.
 
+#include <malloc.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -213,6 +214,12 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Request bodies and tensors of 100 KiB to MiBs come and go on many threads. glibc
+  // raises its mmap threshold after each such block is freed, after which they come from
+  // per-thread arenas that keep the freed memory: under scripts/serve_load.py that grew
+  // RSS by 60-100 MiB over a minute before it levelled off. A fixed threshold returns
+  // them to the system on free (RSS within 3 MiB over the same run, same throughput).
+  mallopt(M_MMAP_THRESHOLD, 128 << 10);
   // A client that disconnects before reading its answer must not kill the server:
   // writing to its socket raises SIGPIPE, whose default action is to exit.
   signal(SIGPIPE, SIG_IGN);
