@@ -286,6 +286,9 @@ int main(int argc, char** argv) {
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server.set_payload_max_length(static_cast<size_t>(options.max_body_mb) << 20);
   server.set_read_timeout(options.read_timeout_s, 0);
+  // httplib writes a response's headers and body in two sends; with Nagle's algorithm on,
+  // the second waits for the client's delayed ACK: 40 ms on every small answer.
+  server.set_tcp_nodelay(true);
 
   server.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, {{"live", true}}); });
   server.Get("/v2/health/ready", [&](const httplib::Request&, httplib::Response& res) {
