@@ -289,6 +289,15 @@ int main(int argc, char** argv) {
   // httplib writes a response's headers and body in two sends; with Nagle's algorithm on,
   // the second waits for the client's delayed ACK: 40 ms on every small answer.
   server.set_tcp_nodelay(true);
+  // httplib closes a keep-alive connection after 5 requests by default, and listens with a
+  // backlog of 5: 32 clients reconnecting every 5 requests overflowed it and saw
+  // connection resets. Keep connections for longer, and raise the backlog below.
+  server.set_keep_alive_max_count(10000);
+  int listen_socket = -1;
+  server.set_socket_options([&listen_socket](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_socket = sock;
+  });
 
   server.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, {{"live", true}}); });
   server.Get("/v2/health/ready", [&](const httplib::Request&, httplib::Response& res) {
@@ -357,6 +366,7 @@ int main(int argc, char** argv) {
     std::cerr << "tsrt_serve: can't listen on " << options.host << ":" << options.port << " (in use, or not an address here)\n";
     return 1;
   }
+  if (listen_socket >= 0) ::listen(listen_socket, SOMAXCONN);  // a second listen() only changes the backlog
   std::thread stopper([&server, &draining, &metrics, stop_signals] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
