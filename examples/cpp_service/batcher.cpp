@@ -79,10 +79,37 @@ Batcher::~Batcher() {
   worker_.join();
 }
 
-c10::IValue Batcher::run(std::map<std::string, c10::IValue> inputs) {
+Batcher::Ticket::Ticket(Batcher& batcher) : batcher_(&batcher) {
+  std::lock_guard<std::mutex> lock(batcher.mutex_);
+  ++batcher.coming_;
+}
+
+Batcher::Ticket::~Ticket() {
+  Batcher* batcher = batcher_;
+  if (!batcher) return;
+  {
+    std::lock_guard<std::mutex> lock(batcher->mutex_);
+    batcher->hand_in(this);
+  }
+  batcher->wake_.notify_all();  // the batch may be waiting for this request only: it is not coming
+}
+
+void Batcher::hand_in(Ticket* ticket) {
+  if (ticket && ticket->batcher_) {
+    --coming_;
+    ticket->batcher_ = nullptr;
+  }
+}
+
+c10::IValue Batcher::run(std::map<std::string, c10::IValue> inputs, Ticket* ticket) {
   auto pending = std::make_unique<Pending>();
   pending->key = stack_key(inputs, pending->rows);
   if (pending->key.empty() || pending->rows > options_.max_batch) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      hand_in(ticket);
+    }
+    wake_.notify_all();
     metrics_.observe_batch(name_, 1);
     return model_.run("forward", std::move(inputs));
   }
@@ -92,6 +119,7 @@ c10::IValue Batcher::run(std::map<std::string, c10::IValue> inputs) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(std::move(pending));
+    hand_in(ticket);
   }
   wake_.notify_all();
   return result.get();
@@ -109,7 +137,7 @@ void Batcher::loop() {
     for (;;) {
       int64_t rows = 0;
       for (const auto& pending : queue_) rows += pending->key == key ? pending->rows : 0;
-      if (rows >= options_.max_batch || stopping_) break;
+      if (rows >= options_.max_batch || coming_ == 0 || stopping_) break;
       if (wake_.wait_until(lock, deadline) == std::cv_status::timeout) break;
     }
     std::vector<std::unique_ptr<Pending>> group;

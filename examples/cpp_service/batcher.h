@@ -3,6 +3,10 @@
 // other are stacked along dimension 0, run as one forward call, and the outputs are
 // split back, so that each caller gets what its own call would have returned.
 //
+// The first request of a batch waits up to max_delay for company, but only while other
+// requests for the model are on their way (received, not yet queued: each holds a
+// Ticket): with nobody coming, waiting would only add latency, so the batch runs at once.
+//
 // Only requests whose inputs agree in everything but dimension 0 (names, dtypes,
 // the other sizes) are stacked; a request that can't be (a 0-d input, a batch over
 // max_batch) runs alone. When a stacked call fails, each request runs again alone and
@@ -39,9 +43,24 @@ class Batcher {
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
+  /// Held by a request from its arrival (before its body is read) until it is queued,
+  /// or until it fails before that: while tickets are out, a batch waits for them.
+  class Ticket {
+   public:
+    explicit Ticket(Batcher& batcher);
+    ~Ticket();
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+
+   private:
+    friend class Batcher;
+    Batcher* batcher_;  // null once handed in
+  };
+
   /// Runs forward on `inputs` (CPU tensors by name), stacked with others when it
-  /// can; blocks until done. Throws what tsrt::Model::run throws.
-  c10::IValue run(std::map<std::string, c10::IValue> inputs);
+  /// can; blocks until done. Hands in `ticket` (may be null). Throws what
+  /// tsrt::Model::run throws.
+  c10::IValue run(std::map<std::string, c10::IValue> inputs, Ticket* ticket = nullptr);
 
  private:
   struct Pending {
@@ -51,6 +70,7 @@ class Batcher {
     std::chrono::steady_clock::time_point enqueued;
     std::promise<c10::IValue> result;
   };
+  void hand_in(Ticket* ticket);  // with mutex_ held
   void loop();
   void execute(std::vector<std::unique_ptr<Pending>>& group);
 
@@ -62,6 +82,7 @@ class Batcher {
   std::condition_variable wake_;
   std::deque<std::unique_ptr<Pending>> queue_;
   bool stopping_ = false;
+  int64_t coming_ = 0;  // tickets out
   std::thread worker_;
 };
 

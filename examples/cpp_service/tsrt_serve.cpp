@@ -28,6 +28,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -157,15 +158,24 @@ class Service {
     return names;
   }
 
+  // The batcher of model `name`, or null.
+  tsrt_serve::Batcher* batcher(const std::string& name) const {
+    const auto found = models_.find(name);
+    return found == models_.end() ? nullptr : found->second.batcher.get();
+  }
+
   tsrt_serve::EncodedResponse infer(const std::string& name, const std::string& version, const std::string& body,
-                                    std::optional<size_t> header_length) const {
+                                    std::optional<size_t> header_length,
+                                    std::optional<tsrt_serve::Batcher::Ticket>& ticket) const {
     const ServedModel& served = model(name, version);
     const tsrt_serve::InferRequest request = tsrt_serve::parse_infer_request(body, header_length);
     if (!served.model.has_method(request.method)) {
       throw ProtocolError(400, "model '" + name + "' has no method '" + request.method + "'");
     }
-    const c10::IValue output = served.batcher && request.method == "forward" ? served.batcher->run(request.inputs)
-                                                                             : served.model.run(request.method, request.inputs);
+    const bool batched = served.batcher && request.method == "forward";
+    if (!batched) ticket.reset();  // not coming to the batcher
+    const c10::IValue output = batched ? served.batcher->run(request.inputs, ticket ? &*ticket : nullptr)
+                                       : served.model.run(request.method, request.inputs);
     const tsrt::MethodMetadata* described =
         served.model.metadata() ? served.model.metadata()->method(request.method) : nullptr;
     return tsrt_serve::encode_infer_response(name, request, output,
@@ -326,6 +336,9 @@ int main(int argc, char** argv) {
                 const auto started = std::chrono::steady_clock::now();
                 const std::string name = req.matches[1];
                 const tsrt_serve::Metrics::InFlight in_flight(metrics, name);
+                // Announced before the body is read: a batch forming now waits for this request.
+                std::optional<tsrt_serve::Batcher::Ticket> ticket;
+                if (tsrt_serve::Batcher* batcher = service.batcher(name)) ticket.emplace(*batcher);
                 std::string body;
                 const bool complete = read([&body](const char* data, size_t length) {
                   body.append(data, length);
@@ -337,7 +350,7 @@ int main(int argc, char** argv) {
                   return;
                 }
                 const int status = guarded(res, [&] {
-                  const tsrt_serve::EncodedResponse response = service.infer(req.matches[1], req.matches[2], body, header_length(req));
+                  const tsrt_serve::EncodedResponse response = service.infer(req.matches[1], req.matches[2], body, header_length(req), ticket);
                   res.status = 200;
                   if (response.header_length) {
                     res.set_header("Inference-Header-Content-Length", std::to_string(*response.header_length));
