@@ -145,7 +145,7 @@ def test_all_outputs_by_default_and_request_id(client, zoo_dir):
     expected = eager_leaves("multi_io", inputs, zoo_dir / MODELS["multi_io"][1])
     assert [o["name"] for o in answer["outputs"]] == [path for path, _ in expected]
     for path, leaf in expected:
-        compare(torch.from_numpy(result.as_numpy(path)), leaf, entry.tolerance.atol, entry.tolerance.rtol, path)
+        compare(torch.from_numpy(np.array(result.as_numpy(path))), leaf, entry.tolerance.atol, entry.tolerance.rtol, path)
 
 
 def test_one_output_of_several(server, zoo_dir):
@@ -281,7 +281,7 @@ def test_concurrent_clients_each_get_their_own_answer(client, zoo_dir):
     for inputs, request in zip(cases, pending):
         result = request.get_result(timeout=120)
         for path, leaf in eager_leaves("multi_io", inputs, zoo_dir / MODELS["multi_io"][1]):
-            compare(torch.from_numpy(result.as_numpy(path)), leaf, entry.tolerance.atol, entry.tolerance.rtol, path)
+            compare(torch.from_numpy(np.array(result.as_numpy(path))), leaf, entry.tolerance.atol, entry.tolerance.rtol, path)
 
 
 def test_startup_errors(serve_binary, zoo_dir, tmp_path):
