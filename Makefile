@@ -54,6 +54,10 @@ endif
 	# Triton's model-config protobuf schema (tritonclient.grpc.model_config_pb2), which the
 	# tests parse generated config.pbtxt files with; its grpc module needs the [grpc] extra.
 	$(PY) -m pip install -q "tritonclient[grpc]" || echo "warning: tritonclient not installed; the Triton config test will skip"
+	# tritonclient.http: the Open Inference Protocol's own client, which tests/test_service.py talks to tsrt_serve with.
+	$(PY) -m pip install -q "tritonclient[http]"
+	# prometheus_client: its text-format parser checks tsrt_serve's /metrics in tests/test_service.py.
+	$(PY) -m pip install -q prometheus_client
 	# cpp-httplib for examples/cpp_service: Debian's libcpp-httplib-dev, found with pkg-config.
 	# Skipped when both are there; without apt-get the service is not built and its tests skip.
 	@if [ -e /usr/include/httplib.h ] && command -v pkg-config >/dev/null; then :; \

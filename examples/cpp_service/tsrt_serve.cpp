@@ -1,51 +1,70 @@
-// tsrt_serve: an HTTP inference server on libtsrt and cpp-httplib.
+// tsrt_serve: an Open Inference Protocol (KServe v2) REST server on libtsrt and
+// cpp-httplib; the same client code (tritonclient.http, KServe's) runs against it
+// and against Triton.
 //
 //   tsrt_serve --port 8000 resnet.pt encoder=bert.pt
 //
-//   GET  /healthz                  {"status": "ok"}
-//   GET  /v1/models                {"models": [model, ...]}
-//   GET  /v1/models/NAME           the model: file, methods, inputs (dtype, shape, dynamic dims), outputs
-//   POST /v1/models/NAME/infer     {"inputs": {"x": {"shape": [1, 64], "dtype": "float32", "data": [...]}}}
-//                                  (or "inputs": [tensor, ...] by position) ->
-//                                  {"model": NAME, "outputs": [{"name", "shape", "dtype", "data"}, ...]}
+//   GET  /v2/health/live, /v2/health/ready           200 (ready: 503 while shutting down)
+//   GET  /v2                                          server metadata, extensions
+//   GET  /v2/models/NAME[/versions/1]/ready           200, or 404 for an unknown model
+//   GET  /v2/models/NAME[/versions/1]                 inputs/outputs: name, datatype, shape (-1: varies)
+//   POST /v2/models/NAME[/versions/1]/infer           JSON tensors, or the binary tensor data extension
+//   GET  /metrics                                     Prometheus text format (metrics.h)
 //
-// Errors are {"error": {"code", "message"}}: 400 for a bad request (JSON, a missing,
-// unknown or mistyped input, as libtsrt's input checks report it), 404 for an
-// unknown model or route, 500 when the model fails. The server goes on serving.
-// Every request thread shares one loaded tsrt::Model per name: run() is const and
-// thread-safe, so there is no lock around it.
+// Errors are {"error": "..."}: 400 for a bad request (JSON, a missing, unknown or
+// mistyped input, as oip.cpp and libtsrt's input checks report it), 404 for an
+// unknown model or route, 413 for a body over --max-body-mb, 500 when the model fails.
+// The server goes on serving. This file is the HTTP wiring only: oip.cpp speaks the
+// protocol, model_info.cpp describes the models, batcher.cpp stacks requests
+// (--batch), metrics.cpp counts.
 
+#include <malloc.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include <httplib.h>
 
-#include "tensor_json.h"
+#include "batcher.h"
+#include "metrics.h"
+#include "model_info.h"
+#include "oip.h"
 #include "tsrt/error.h"
 #include "tsrt/model.h"
 
 namespace {
 
-using tsrt_serve::RequestError;
+using tsrt_serve::ProtocolError;
 
 struct Options {
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: any free port, printed on the "listening" line
-  int threads = 8;
+  int threads = 16;  // HTTP worker threads: each holds one connection (keep-alive included)
+  int max_body_mb = 64;
+  int read_timeout_s = 5;  // a client that stops sending for this long is dropped
   std::string device = "cpu";
+  std::vector<std::string> batch;  // models to batch; "all": every model that can be
+  tsrt_serve::BatchOptions batching;
   std::vector<std::pair<std::string, std::string>> models;  // (name, path)
 };
 
 const char* kUsage =
-    "usage: tsrt_serve [--host H] [--port P] [--threads N] [--device cpu|cuda[:N]] MODEL.pt|NAME=MODEL.pt ...\n"
-    "  serves each model under /v1/models/NAME (NAME defaults to the file name up to its first dot);\n"
-    "  --port 0 picks a free port and prints it.\n";
+    "usage: tsrt_serve [--host H] [--port P] [--threads N] [--device cpu|cuda[:N]]\n"
+    "                  [--max-body-mb M] [--read-timeout-s S]\n"
+    "                  [--batch NAME|all ...] [--max-batch ROWS] [--batch-delay-us U] MODEL.pt|NAME=MODEL.pt ...\n"
+    "  serves each model under /v2/models/NAME (NAME defaults to the file name up to its first dot);\n"
+    "  --port 0 picks a free port and prints it; --threads is the number of connections served at once;\n"
+    "  --batch stacks requests for NAME that arrive within --batch-delay-us (default 2000) into one call\n"
+    "  of up to --max-batch rows (default 32).\n";
 
 Options parse_args(int argc, char** argv) {
   Options options;
@@ -71,6 +90,16 @@ Options parse_args(int argc, char** argv) {
       options.port = number(value());
     } else if (arg == "--threads") {
       options.threads = std::max(1, number(value()));
+    } else if (arg == "--max-body-mb") {
+      options.max_body_mb = std::max(1, number(value()));
+    } else if (arg == "--read-timeout-s") {
+      options.read_timeout_s = std::max(1, number(value()));
+    } else if (arg == "--batch") {
+      options.batch.push_back(value());
+    } else if (arg == "--max-batch") {
+      options.batching.max_batch = std::max(1, number(value()));
+    } else if (arg == "--batch-delay-us") {
+      options.batching.max_delay = std::chrono::microseconds(number(value()));
     } else if (arg == "--device") {
       options.device = value();
     } else if (arg == "-h" || arg == "--help") {
@@ -96,97 +125,93 @@ void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.set_content(body.dump(), "application/json");
 }
 
-void send_error(httplib::Response& res, int status, const std::string& code, const std::string& message) {
-  send_json(res, status, {{"error", {{"code", code}, {"message", message}}}});
+void send_error(httplib::Response& res, int status, const std::string& message) {
+  send_json(res, status, {{"error", message}});
 }
 
 // tsrt's error codes as HTTP statuses: the caller's fault is 4xx, the model's 5xx.
-int http_status(tsrt::ErrorCode code) {
-  switch (code) {
-    case tsrt::ErrorCode::kInvalidArgument:
-      return 400;
-    case tsrt::ErrorCode::kUnsupported:
-      return 501;
-    default:
-      return 500;
-  }
-}
+int http_status(tsrt::ErrorCode code) { return code == tsrt::ErrorCode::kInvalidArgument ? 400 : 500; }
+
+struct ServedModel {
+  tsrt::Model model;
+  tsrt_serve::ModelInfo info;
+  std::unique_ptr<tsrt_serve::Batcher> batcher;  // null: each request runs on its own
+};
 
 class Service {
  public:
-  explicit Service(std::map<std::string, tsrt::Model> models) : models_(std::move(models)) {}
+  explicit Service(std::map<std::string, ServedModel> models) : models_(std::move(models)) {}
 
-  const tsrt::Model& model(const std::string& name) const {
+  // NAME, and the version when the path has one: every model here is version "1".
+  const ServedModel& model(const std::string& name, const std::string& version = "") const {
     const auto found = models_.find(name);
-    if (found == models_.end()) {
-      std::string names;
-      for (const auto& [known, _] : models_) names += (names.empty() ? "" : ", ") + known;
-      throw RequestError(404, "not_found", "no model named '" + name + "'; this server has: " + names);
+    if (found == models_.end()) throw ProtocolError(404, "no model named '" + name + "'; this server has: " + names());
+    if (!version.empty() && version != "1") {
+      throw ProtocolError(404, "model '" + name + "' has no version '" + version + "'; it has version 1");
     }
     return found->second;
   }
 
-  nlohmann::json list() const {
-    nlohmann::json models = nlohmann::json::array();
-    for (const auto& [name, model] : models_) models.push_back(tsrt_serve::model_to_json(name, model));
-    return {{"models", std::move(models)}};
+  std::string names() const {
+    std::string names;
+    for (const auto& [known, _] : models_) names += (names.empty() ? "" : ", ") + known;
+    return names;
   }
 
-  nlohmann::json infer(const std::string& name, const std::string& body) const {
-    const tsrt::Model& model = this->model(name);
-    nlohmann::json request;
-    try {
-      request = nlohmann::json::parse(body);
-    } catch (const nlohmann::json::parse_error& error) {
-      throw RequestError(400, "invalid_json", std::string("the request body is not JSON: ") + error.what());
+  // The batcher of model `name`, or null.
+  tsrt_serve::Batcher* batcher(const std::string& name) const {
+    const auto found = models_.find(name);
+    return found == models_.end() ? nullptr : found->second.batcher.get();
+  }
+
+  tsrt_serve::EncodedResponse infer(const std::string& name, const std::string& version, const std::string& body,
+                                    std::optional<size_t> header_length,
+                                    std::optional<tsrt_serve::Batcher::Ticket>& ticket) const {
+    const ServedModel& served = model(name, version);
+    const tsrt_serve::InferRequest request = tsrt_serve::parse_infer_request(body, header_length);
+    if (!served.model.has_method(request.method)) {
+      throw ProtocolError(400, "model '" + name + "' has no method '" + request.method + "'");
     }
-    if (!request.is_object() || !request.contains("inputs")) {
-      throw RequestError(400, "invalid_argument",
-                         "expected {\"inputs\": {NAME: tensor, ...}} or {\"inputs\": [tensor, ...]}, where a tensor is "
-                         "{\"shape\": [...], \"dtype\": \"float32\", \"data\": [...]}");
-    }
-    const nlohmann::json& inputs = request["inputs"];
-    const std::string method = request.value("method", std::string("forward"));
-    c10::IValue output;
-    if (inputs.is_object()) {
-      std::map<std::string, c10::IValue> named;
-      for (const auto& [input, value] : inputs.items()) {
-        named.emplace(input, tsrt_serve::tensor_from_json(value, "input '" + input + "'"));
-      }
-      output = model.run(method, named);
-    } else if (inputs.is_array()) {
-      std::vector<c10::IValue> positional;
-      for (size_t i = 0; i < inputs.size(); ++i) {
-        positional.emplace_back(tsrt_serve::tensor_from_json(inputs[i], "input " + std::to_string(i)));
-      }
-      output = model.run(method, std::move(positional));
-    } else {
-      throw RequestError(400, "invalid_argument", "\"inputs\" must be an object (by name) or a list (by position)");
-    }
-    const tsrt::ModelMetadata* metadata = model.metadata() ? &*model.metadata() : nullptr;
-    const tsrt::MethodMetadata* described = metadata ? metadata->method(method) : nullptr;
-    return {{"model", name},
-            {"outputs", tsrt_serve::outputs_to_json(output, described ? described->output_names
-                                                                      : std::vector<std::string>{})}};
+    const bool batched = served.batcher && request.method == "forward";
+    if (!batched) ticket.reset();  // not coming to the batcher
+    const c10::IValue output = batched ? served.batcher->run(request.inputs, ticket ? &*ticket : nullptr)
+                                       : served.model.run(request.method, request.inputs);
+    const tsrt::MethodMetadata* described =
+        served.model.metadata() ? served.model.metadata()->method(request.method) : nullptr;
+    return tsrt_serve::encode_infer_response(name, request, output,
+                                             described ? described->output_names : std::vector<std::string>{});
   }
 
  private:
-  std::map<std::string, tsrt::Model> models_;
+  std::map<std::string, ServedModel> models_;
 };
 
-// Runs `handler`, turning every failure into a JSON error response.
+// Runs `handler`, turning every failure into a protocol error response; returns the status.
 template <typename Handler>
-void guarded(httplib::Response& res, Handler&& handler) {
+int guarded(httplib::Response& res, Handler&& handler) {
   try {
     handler();
-  } catch (const RequestError& error) {
-    send_error(res, error.status, error.code, error.what());
+  } catch (const ProtocolError& error) {
+    send_error(res, error.status, error.what());
   } catch (const tsrt::Error& error) {
-    send_error(res, http_status(error.code()), tsrt::error_code_name(error.code()), error.what());
+    send_error(res, http_status(error.code()), error.what());
   } catch (const std::exception& error) {
-    send_error(res, 500, "internal", error.what());
+    send_error(res, 500, std::string("internal error: ") + error.what());
   }
+  return res.status;
 }
+
+// Inference-Header-Content-Length: digits only, or a 400.
+std::optional<size_t> header_length(const httplib::Request& req) {
+  if (!req.has_header("Inference-Header-Content-Length")) return std::nullopt;
+  const std::string text = req.get_header_value("Inference-Header-Content-Length");
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
+    throw ProtocolError(400, "Inference-Header-Content-Length must be a byte count, got '" + text + "'");
+  }
+  return std::stoull(text);
+}
+
+const char* kModelPath = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
 
 }  // namespace
 
@@ -199,7 +224,24 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  std::map<std::string, tsrt::Model> models;
+  // Request bodies and tensors of 100 KiB to MiBs come and go on many threads. glibc
+  // raises its mmap threshold after each such block is freed, after which they come from
+  // per-thread arenas that keep the freed memory: under scripts/serve_load.py that grew
+  // RSS by 60-100 MiB over a minute before it levelled off. A fixed threshold returns
+  // them to the system on free (RSS within 3 MiB over the same run, same throughput).
+  mallopt(M_MMAP_THRESHOLD, 128 << 10);
+  // A client that disconnects before reading its answer must not kill the server:
+  // writing to its socket raises SIGPIPE, whose default action is to exit.
+  signal(SIGPIPE, SIG_IGN);
+  // SIGINT/SIGTERM stop the server from a thread of its own: stop() is not async-signal-safe.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // inherited by every thread started below,
+  // LibTorch's intra-op pool included: blocked before the first model runs
+
+  std::map<std::string, ServedModel> models;
   tsrt::LoadOptions load_options;
   load_options.device = options.device;
   for (const auto& [name, path] : options.models) {
@@ -208,39 +250,95 @@ int main(int argc, char** argv) {
       return 2;
     }
     try {
-      models.emplace(name, tsrt::Model::load(path, load_options));
+      tsrt::Model model = tsrt::Model::load(path, load_options);
+      tsrt_serve::ModelInfo info = tsrt_serve::describe_model(name, model);
+      models.emplace(name, ServedModel{std::move(model), std::move(info)});
     } catch (const tsrt::Error& error) {
       std::cerr << "tsrt_serve: can't load model '" << name << "': " << error.what() << "\n";
       return error.code() == tsrt::ErrorCode::kIO ? 2 : 1;
     }
   }
+  // --batch: a model that can't be batched is an error when named, skipped under "all".
+  const bool batch_all = std::find(options.batch.begin(), options.batch.end(), "all") != options.batch.end();
+  for (const std::string& name : options.batch) {
+    if (name != "all" && !models.count(name)) {
+      std::cerr << "tsrt_serve: --batch " << name << ": no model of that name\n";
+      return 2;
+    }
+  }
+  std::vector<std::string> model_names;
+  for (const auto& [name, _] : models) model_names.push_back(name);
+  tsrt_serve::Metrics metrics(model_names);
+  for (auto& [name, served] : models) {
+    const bool named = std::find(options.batch.begin(), options.batch.end(), name) != options.batch.end();
+    if (!named && !batch_all) continue;
+    std::string why_not;
+    try {
+      why_not = tsrt_serve::check_rows_independent(served.model, served.info);
+    } catch (const tsrt::Error& error) {
+      why_not = std::string("forward failed on stacked inputs: ") + error.what();
+    }
+    if (!why_not.empty()) {
+      std::cerr << "tsrt_serve: can't batch model '" << name << "': " << why_not << "\n";
+      if (named) return 2;
+      continue;
+    }
+    served.batcher = std::make_unique<tsrt_serve::Batcher>(served.model, name, options.batching, metrics);
+    std::cout << "tsrt_serve: batching '" << name << "' (up to " << options.batching.max_batch << " rows, "
+              << options.batching.max_delay.count() << " us)" << std::endl;
+  }
   const Service service(std::move(models));
 
-  // SIGINT/SIGTERM stop the server from a thread of its own: stop() is not async-signal-safe.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // inherited by every thread started below
+  std::atomic<bool> draining{false};
 
   httplib::Server server;
   const int threads = options.threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server.set_payload_max_length(64u << 20);
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, {{"status", "ok"}}); });
-  server.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
-    guarded(res, [&] { send_json(res, 200, service.list()); });
+  server.set_payload_max_length(static_cast<size_t>(options.max_body_mb) << 20);
+  server.set_read_timeout(options.read_timeout_s, 0);
+  // httplib writes a response's headers and body in two sends; with Nagle's algorithm on,
+  // the second waits for the client's delayed ACK: 40 ms on every small answer.
+  server.set_tcp_nodelay(true);
+  // httplib closes a keep-alive connection after 5 requests by default, and listens with a
+  // backlog of 5: 32 clients reconnecting every 5 requests overflowed it and saw
+  // connection resets. Keep connections for longer, and raise the backlog below.
+  server.set_keep_alive_max_count(10000);
+  int listen_socket = -1;
+  server.set_socket_options([&listen_socket](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_socket = sock;
   });
-  server.Get(R"(/v1/models/([^/]+))", [&](const httplib::Request& req, httplib::Response& res) {
+
+  server.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, {{"live", true}}); });
+  server.Get("/v2/health/ready", [&](const httplib::Request&, httplib::Response& res) {
+    if (draining) return send_error(res, 503, "shutting down");
+    send_json(res, 200, {{"ready", true}});
+  });
+  server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics.render(), "text/plain; version=0.0.4");
+  });
+  server.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, {{"name", "tsrt_serve"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data"}}});
+  });
+  server.Get(std::string(kModelPath) + "/ready", [&](const httplib::Request& req, httplib::Response& res) {
     guarded(res, [&] {
-      const std::string name = req.matches[1];
-      send_json(res, 200, tsrt_serve::model_to_json(name, service.model(name)));
+      service.model(req.matches[1], req.matches[2]);
+      send_json(res, 200, {{"name", std::string(req.matches[1])}, {"ready", true}});
     });
   });
-  // Read the body through a content reader: httplib's plain handlers cap bodies sent as
-  // application/x-www-form-urlencoded (curl -d's default) at 8 KiB with a 413.
-  server.Post(R"(/v1/models/([^/]+)/infer)",
+  server.Get(kModelPath, [&](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] { send_json(res, 200, tsrt_serve::model_metadata_json(service.model(req.matches[1], req.matches[2]).info)); });
+  });
+  // The body goes through a content reader: httplib's plain handlers cap bodies sent as
+  // application/x-www-form-urlencoded at 8 KiB, and binary bodies are no form.
+  server.Post(std::string(kModelPath) + "/infer",
               [&](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read) {
+                const auto started = std::chrono::steady_clock::now();
+                const std::string name = req.matches[1];
+                const tsrt_serve::Metrics::InFlight in_flight(metrics, name);
+                // Announced before the body is read: a batch forming now waits for this request.
+                std::optional<tsrt_serve::Batcher::Ticket> ticket;
+                if (tsrt_serve::Batcher* batcher = service.batcher(name)) ticket.emplace(*batcher);
                 std::string body;
                 const bool complete = read([&body](const char* data, size_t length) {
                   body.append(data, length);
@@ -248,19 +346,30 @@ int main(int argc, char** argv) {
                 });
                 if (!complete) {  // httplib set 413 when it was too large; the error handler writes the JSON
                   if (res.status < 400) res.status = 400;
+                  metrics.observe_request(name, res.status, 0.0);
                   return;
                 }
-                guarded(res, [&] { send_json(res, 200, service.infer(req.matches[1], body)); });
+                const int status = guarded(res, [&] {
+                  const tsrt_serve::EncodedResponse response = service.infer(req.matches[1], req.matches[2], body, header_length(req), ticket);
+                  res.status = 200;
+                  if (response.header_length) {
+                    res.set_header("Inference-Header-Content-Length", std::to_string(*response.header_length));
+                    res.set_content(response.body, "application/octet-stream");
+                  } else {
+                    res.set_content(response.body, "application/json");
+                  }
+                });
+                metrics.observe_request(name, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
               });
   // Unrouted paths and httplib's own refusals (413 payload too large, 400 bad HTTP) get JSON too.
-  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+  const size_t max_body_mb = options.max_body_mb;
+  server.set_error_handler(httplib::Server::HandlerWithResponse([max_body_mb](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // ours, already JSON
-    const std::string code = res.status == 404 ? "not_found" : res.status == 413 ? "too_large" : "bad_request";
-    const std::string what = res.status == 404   ? "no such route; see GET /v1/models"
-                             : res.status == 413 ? "the request body is over 64 MiB"
+    const std::string what = res.status == 404   ? "no such route; see GET /v2 and GET /v2/models/NAME"
+                             : res.status == 413 ? "the request body is over " + std::to_string(max_body_mb) + " MiB"
                              : res.status == 400 ? "could not read the request"
                                                  : "HTTP status " + std::to_string(res.status);
-    send_error(res, res.status, code, req.method + " " + req.path + ": " + what);
+    send_error(res, res.status, req.method + " " + req.path + ": " + what);
     return httplib::Server::HandlerResponse::Handled;
   }));
 
@@ -270,15 +379,27 @@ int main(int argc, char** argv) {
     std::cerr << "tsrt_serve: can't listen on " << options.host << ":" << options.port << " (in use, or not an address here)\n";
     return 1;
   }
-  std::thread stopper([&server, stop_signals] {
+  if (listen_socket >= 0) ::listen(listen_socket, SOMAXCONN);  // a second listen() only changes the backlog
+  std::thread stopper([&server, &draining, &metrics, stop_signals] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
+    draining = true;  // readiness says 503 from now on: a load balancer stops sending
+    // httplib's stop() closes connections whose request it has accepted but not begun to
+    // read, so first let the requests in flight finish (and those just sent begin):
+    // at least 500 ms (a busy machine may take that long to hand a connection to a
+    // worker), until none is in flight, at most 10 s.
+    const auto started = std::chrono::steady_clock::now();
+    for (auto waited = std::chrono::milliseconds(0); waited < std::chrono::seconds(10);
+         waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)) {
+      if (waited >= std::chrono::milliseconds(500) && metrics.in_flight() == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    // Closes the listening socket; listen_after_bind() returns once the worker threads
+    // have answered the requests they hold.
     server.stop();
   });
   stopper.detach();
-  std::string names;
-  for (const auto& [name, _] : options.models) names += (names.empty() ? "" : ", ") + name;
-  std::cout << "tsrt_serve: listening on http://" << options.host << ":" << port << " (models: " << names << ")"
+  std::cout << "tsrt_serve: listening on http://" << options.host << ":" << port << " (models: " << service.names() << ")"
             << std::endl;
   const bool clean = server.listen_after_bind();
   std::cout << "tsrt_serve: stopped" << std::endl;
