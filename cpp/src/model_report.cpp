@@ -82,7 +82,7 @@ json build_report(const Model& model) {
 
 }  // namespace
 
-std::string model_report_json(const Model& model) { return build_report(model).dump(2); }
+std::string model_report_json(const Model& model) { return build_report(model).dump(2, ' ', false, nlohmann::json::error_handler_t::replace); }
 
 std::string model_report_text(const Model& model, bool with_code) {
   const json report = build_report(model);

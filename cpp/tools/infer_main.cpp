@@ -25,6 +25,12 @@ double elapsed_ms(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
+// JSON for stdout. Strings in it are already escaped (tsrt::escape_bytes); should
+// one still hold bytes that are not UTF-8, it is replaced, not an exception.
+std::string json_text(const nlohmann::ordered_json& report) {
+  return report.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -181,7 +187,7 @@ int run(const tsrt::cli::InferArgs& args) {
   }
   if (args.verify) {
     const auto report = tsrt::cli::verify_report(model, tsrt::verify_golden(model));
-    std::cout << (args.json ? report.dump(2) + "\n" : tsrt::cli::format_verify(report));
+    std::cout << (args.json ? json_text(report) : tsrt::cli::format_verify(report));
     return report["passed"].get<bool>() ? 0 : 1;
   }
   if (args.bench) return bench(model, args);
@@ -196,7 +202,7 @@ int run(const tsrt::cli::InferArgs& args) {
   const auto leaves = tsrt::flatten_outputs(output, model.signature(args.method).output_names);
   const auto report = tsrt::cli::run_report(model, args.method, inputs, leaves, load_ms, run_ms, args.show_values);
   if (!args.save_outputs_dir.empty()) tsrt::cli::save_outputs(args.save_outputs_dir, leaves);
-  std::cout << (args.json ? report.dump(2) + "\n" : tsrt::cli::format_report(report));
+  std::cout << (args.json ? json_text(report) : tsrt::cli::format_report(report));
   return 0;
 }
 
@@ -216,7 +222,7 @@ int main(int argc, char** argv) {
     return usage_error ? 2 : 1;
   } catch (const std::exception& e) {
     // libtsrt wraps LibTorch's errors; anything else is a bug, but still not a crash.
-    std::cerr << "infer: internal error: " << e.what() << "\n";
+    std::cerr << "infer: internal error: " << tsrt::escape_bytes(e.what()) << "\n";
     return 1;
   }
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Sequence
 
 from tsrt import _C
@@ -115,7 +116,9 @@ def load(path: str, device: str = "cpu", check_inputs: bool = True,
     or uses an operator outside `allowed_ops` (a .pt2 package with `allowed_ops`
     is refused: its operators are machine code).
     """
-    return Model(_C.load(str(path), device, check_inputs, list(allowed_ops) if allowed_ops is not None else None,
+    # os.fsencode: the path's bytes as the OS gave them (a name that is not UTF-8
+    # arrives as surrogate escapes, which a C++ std::string cannot take as str).
+    return Model(_C.load(os.fsencode(path), device, check_inputs, list(allowed_ops) if allowed_ops is not None else None,
                          precision, freeze, optimize, inference_mode, jit_optimize, warmup, verify_checksums,
                          onednn_fusion))
 
