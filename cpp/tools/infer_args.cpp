@@ -48,6 +48,8 @@ inputs (by position, or by name; missing ones are listed with their types):
   --input NAME=VALUE         an int, float or bool argument (e.g. k=3, flag=true)
   --shape NAME=DIMS[:DTYPE]  random input NAME, e.g. x=1x3x224x224:float32
   --seed N                   seed for random inputs (default 0)
+  --max-input-bytes N        refuse an input (--shape, .npy) larger than N bytes
+                             (default: no fixed limit; above free memory is refused)
 
 running:
   --device DEV               cpu (default), cuda or cuda:N
@@ -122,6 +124,8 @@ InferArgs parse_infer_args(int argc, char** argv) {
       }
     } else if (arg == "--shape") {
       args.shape_specs.push_back(value_of(i, arg));
+    } else if (arg == "--max-input-bytes") {
+      args.max_input_bytes = parse_count(arg, value_of(i, arg));
     } else if (arg == "--seed") {
       args.seed = parse_count(arg, value_of(i, arg));
     } else if (arg == "--device") {

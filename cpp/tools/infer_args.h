@@ -14,6 +14,7 @@ struct InferArgs {
   std::vector<std::pair<std::string, std::string>> named_inputs;   ///< --input NAME=FILE.npy|VALUE
   std::vector<std::string> shape_specs;                            ///< --shape NAME=1x3x224x224:float32
   uint64_t seed = 0;
+  uint64_t max_input_bytes = 0;  ///< --max-input-bytes (LoadOptions::max_input_bytes)
   std::string device = "cpu";
   std::string method = "forward";
   std::string save_outputs_dir;

@@ -87,7 +87,7 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
   std::map<std::string, FedInput> given;
   for (size_t i = 0; i < args.positional_inputs.size(); ++i) {
     const std::string& file = args.positional_inputs[i];
-    given[arguments[i].name] = {arguments[i].name, tsrt::load_npy(file), "file " + file};
+    given[arguments[i].name] = {arguments[i].name, tsrt::load_npy(file, args.max_input_bytes), "file " + file};
   }
   // The index of input `name`, whose value must not be given yet.
   auto find_argument = [&](const std::string& name, const std::string& flag) -> size_t {
@@ -103,7 +103,7 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
   for (const auto& [name, value] : args.named_inputs) {
     const tsrt::ArgumentInfo& argument = arguments[find_argument(name, "--input " + name + "=" + value)];
     if (ends_with(value, ".npy")) {
-      given[name] = {name, tsrt::load_npy(value), "file " + value};
+      given[name] = {name, tsrt::load_npy(value, args.max_input_bytes), "file " + value};
     } else {
       given[name] = {name, parse_literal(argument, value), "value"};
     }
@@ -112,7 +112,8 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
     const tsrt::TensorSpec spec = tsrt::parse_tensor_spec(text);
     // Each input's seed is the base seed plus its position: reproducible per input.
     const uint64_t seed = args.seed + find_argument(spec.name, "--shape " + text);
-    given[spec.name] = {spec.name, tsrt::random_tensor(spec, seed), "random, seed " + std::to_string(seed)};
+    given[spec.name] = {spec.name, tsrt::random_tensor(spec, seed, args.max_input_bytes),
+                        "random, seed " + std::to_string(seed)};
   }
 
   std::vector<FedInput> inputs;
@@ -124,7 +125,7 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
       inputs.push_back(found->second);
     } else if (argument.spec) {
       const uint64_t seed = args.seed + i;
-      inputs.push_back({argument.name, tsrt::random_tensor(*argument.spec, seed),
+      inputs.push_back({argument.name, tsrt::random_tensor(*argument.spec, seed, args.max_input_bytes),
                         "random from metadata, seed " + std::to_string(seed)});
     } else if (argument.has_default) {
       break;  // this and the later arguments take their defaults
@@ -149,6 +150,7 @@ tsrt::LoadOptions load_options(const tsrt::cli::InferArgs& args) {
   options.optimize.graph_executor_optimize = args.graph_executor_optimize;
   options.optimize.warmup_runs = args.warmup_on_load;
   options.verify_checksums = args.verify_checksums;
+  options.max_input_bytes = args.max_input_bytes;
   if (args.info) {
     // --info describes the file as written, not the graph tsrt would rewrite it into.
     options.optimize.freeze = false;
