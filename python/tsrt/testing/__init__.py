@@ -1,0 +1,1 @@
+"""Tools for testing tsrt itself against hostile input: tsrt.testing.fuzz."""
