@@ -55,7 +55,7 @@ class Case:
         return f"case-{self.seed}-{self.index:05d}-{self.kind}{self.source.suffix or '.pt'}"
 
 
-def _flip(rng: random.Random, data: bytes, layout: ZipLayout, positions: Iterable[int]) -> tuple[bytes, str]:
+def flip(rng: random.Random, data: bytes, layout: ZipLayout, positions: Iterable[int]) -> tuple[bytes, str]:
     out = bytearray(data)
     changes = []
     for position in sorted(set(positions)):
@@ -85,41 +85,41 @@ def mutate_truncate(rng: random.Random, source: Source) -> tuple[bytes, str]:
 
 def mutate_flip_any(rng: random.Random, source: Source) -> tuple[bytes, str]:
     data = source.data
-    return _flip(rng, data, source.layout, (rng.randrange(len(data)) for _ in range(_flip_count(rng))))
+    return flip(rng, data, source.layout, (rng.randrange(len(data)) for _ in range(_flip_count(rng))))
 
 
-def _flip_in_data(rng: random.Random, source: Source, entries: Sequence[ZipEntry]) -> tuple[bytes, str]:
+def flip_in_data(rng: random.Random, source: Source, entries: Sequence[ZipEntry]) -> tuple[bytes, str]:
     entry = rng.choice(entries)
     count = rng.choice((1, 1, 2, 3))
     positions = (entry.data_offset + rng.randrange(entry.data_size) for _ in range(count))
-    return _flip(rng, source.data, source.layout, positions)
+    return flip(rng, source.data, source.layout, positions)
 
 
 def mutate_flip_data(rng: random.Random, source: Source) -> tuple[bytes, str]:
     """Inside the bytes of a tensor storage (data/N, or constants/N of a frozen model)."""
     tensors = [e for e in source.layout.entries
                if e.data_size and e.record.startswith(("data/", "constants/"))]
-    return _flip_in_data(rng, source, tensors or [e for e in source.layout.entries if e.data_size])
+    return flip_in_data(rng, source, tensors or [e for e in source.layout.entries if e.data_size])
 
 
 def mutate_flip_compressed(rng: random.Random, source: Source) -> tuple[bytes, str]:
     """Inside a deflated entry (code/*.py, *.debug_pkl): the archive check has no CRC for these."""
     deflated = [e for e in source.layout.entries if e.data_size and e.method != 0]
-    return _flip_in_data(rng, source, deflated or [e for e in source.layout.entries if e.data_size])
+    return flip_in_data(rng, source, deflated or [e for e in source.layout.entries if e.data_size])
 
 
 def mutate_flip_local(rng: random.Random, source: Source) -> tuple[bytes, str]:
     entry = rng.choice(source.layout.entries)
     span = 30 if rng.random() < 0.5 else entry.header_length  # the fixed fields, or name and extra too
     positions = [entry.local_offset + rng.randrange(span) for _ in range(rng.choice((1, 1, 2)))]
-    return _flip(rng, source.data, source.layout, positions)
+    return flip(rng, source.data, source.layout, positions)
 
 
 def mutate_flip_central(rng: random.Random, source: Source) -> tuple[bytes, str]:
     entry = rng.choice(source.layout.entries)
     span = 46 if rng.random() < 0.5 else entry.central_length
     positions = [entry.central_offset + rng.randrange(span) for _ in range(rng.choice((1, 1, 2)))]
-    return _flip(rng, source.data, source.layout, positions)
+    return flip(rng, source.data, source.layout, positions)
 
 
 def mutate_flip_end(rng: random.Random, source: Source) -> tuple[bytes, str]:
@@ -130,7 +130,7 @@ def mutate_flip_end(rng: random.Random, source: Source) -> tuple[bytes, str]:
                     (layout.zip64_locator_offset, layout.end_offset - layout.zip64_locator_offset)]
     start, length = rng.choice(regions)
     positions = [start + rng.randrange(length) for _ in range(rng.choice((1, 1, 2)))]
-    return _flip(rng, source.data, layout, positions)
+    return flip(rng, source.data, layout, positions)
 
 
 def mutate_remove_entry(rng: random.Random, source: Source) -> tuple[bytes, str]:

@@ -12,7 +12,7 @@ import random
 import struct
 import zlib
 
-from .mutators import (Source, _flip, _flip_in_data, mutate_duplicate_entry, mutate_flip_central, mutate_flip_end,
+from .mutators import (Source, flip, flip_in_data, mutate_duplicate_entry, mutate_flip_central, mutate_flip_end,
                        mutate_huge_field, mutate_remove_entry, mutate_reorder_entries, mutate_truncate)
 from .zip_layout import parts, rebuild
 
@@ -43,7 +43,7 @@ def evil_names(top: str, tag: str) -> list[tuple[str, str]]:
     ]
 
 
-def _local_and_central(name: bytes, data: bytes, *, method: int = 0, declared: int | None = None,
+def entry_parts(name: bytes, data: bytes, *, method: int = 0, declared: int | None = None,
                        external: int = 0, made_by: int = 0x031E) -> tuple[bytes, bytes]:
     """A local part and central record (offset 0: rebuild() places it) for one entry."""
     crc = zlib.crc32(data)
@@ -59,7 +59,7 @@ def _local_and_central(name: bytes, data: bytes, *, method: int = 0, declared: i
     return local + name + payload, central + name
 
 
-def _with_entry(source: Source, local: bytes, central: bytes, where: int) -> bytes:
+def with_entry_added(source: Source, local: bytes, central: bytes, where: int) -> bytes:
     locals_, centrals = parts(source.data, source.layout)
     locals_.append(("extra", local))
     centrals.insert(where, ("extra", central))
@@ -74,9 +74,9 @@ def mutate_evil_name(rng: random.Random, source: Source) -> tuple[bytes, str]:
     """A valid package plus one entry that tries to write outside the extraction folder."""
     tag = f"{rng.randrange(1 << 30):08x}"
     name, what = rng.choice(evil_names(_top(source), tag))
-    local, central = _local_and_central(name.encode("utf-8"), b"\x7fELF escaped")
+    local, central = entry_parts(name.encode("utf-8"), b"\x7fELF escaped")
     where = rng.randrange(len(source.layout.entries) + 1)
-    return _with_entry(source, local, central, where), f"added an entry whose name {what}: {name!r}"
+    return with_entry_added(source, local, central, where), f"added an entry whose name {what}: {name!r}"
 
 
 def mutate_special_entry(rng: random.Random, source: Source) -> tuple[bytes, str]:
@@ -84,9 +84,9 @@ def mutate_special_entry(rng: random.Random, source: Source) -> tuple[bytes, str
     top = _top(source)
     kind, mode = rng.choice([("a symlink", S_IFLNK | 0o777), ("a character device", S_IFCHR | 0o600)])
     name = f"{top}/data/aotinductor/model/link{rng.randrange(100)}.so"
-    local, central = _local_and_central(name.encode(), f"/tmp/{ESCAPE_PREFIX}link".encode(), external=mode << 16)
+    local, central = entry_parts(name.encode(), f"/tmp/{ESCAPE_PREFIX}link".encode(), external=mode << 16)
     where = rng.randrange(len(source.layout.entries) + 1)
-    return _with_entry(source, local, central, where), f"added {name}, {kind} (mode {mode:o})"
+    return with_entry_added(source, local, central, where), f"added {name}, {kind} (mode {mode:o})"
 
 
 def mutate_non_utf8_name(rng: random.Random, source: Source) -> tuple[bytes, str]:
@@ -94,7 +94,7 @@ def mutate_non_utf8_name(rng: random.Random, source: Source) -> tuple[bytes, str
     top = _top(source)
     raw = bytes(rng.choice([0x80, 0xAC, 0xFF, 0xC3, 0x1B, 0x07]) for _ in range(rng.randint(1, 4)))
     name = f"{top}/".encode() + raw + b"ase/data/1"
-    local, central = _local_and_central(name, rng.randbytes(16))
+    local, central = entry_parts(name, rng.randbytes(16))
     locals_, centrals = parts(source.data, source.layout)
     roll = rng.random()
     if roll < 0.5:
@@ -134,7 +134,7 @@ def mutate_zip_bomb(rng: random.Random, source: Source) -> tuple[bytes, str]:
     local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(payload), declared, len(encoded), 0)
     central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x031E, 20, 0, 8, 0, 0, crc, len(payload), declared,
                           len(encoded), 0, 0, 0, 0, 0, 0)
-    data = _with_entry(source, local + encoded + payload, central + encoded, rng.randrange(len(source.layout.entries) + 1))
+    data = with_entry_added(source, local + encoded + payload, central + encoded, rng.randrange(len(source.layout.entries) + 1))
     return data, f"added {name}: {len(payload)} deflated bytes that inflate to {inflated >> 20} MiB, {what}"
 
 
@@ -149,24 +149,24 @@ def mutate_flip_library(rng: random.Random, source: Source) -> tuple[bytes, str]
     if rng.random() < 0.5:
         start = entry.data_offset + entry.data_size * 3 // 4
         positions = [start + rng.randrange(entry.data_size - entry.data_size * 3 // 4) for _ in range(rng.choice((1, 2)))]
-        data, how = _flip(rng, source.data, source.layout, positions)
+        data, how = flip(rng, source.data, source.layout, positions)
         return data, how + " (the weights at the end of the library)"
-    return _flip_in_data(rng, source, libraries)
+    return flip_in_data(rng, source, libraries)
 
 
 def mutate_flip_metadata(rng: random.Random, source: Source) -> tuple[bytes, str]:
     """Bytes of tsrt.json or the loader's *_metadata.json (device, call spec)."""
-    return _flip_in_data(rng, source, _entries_matching(source, ".json") or list(source.layout.entries))
+    return flip_in_data(rng, source, _entries_matching(source, ".json") or list(source.layout.entries))
 
 
 def mutate_flip_golden(rng: random.Random, source: Source) -> tuple[bytes, str]:
     """Bytes of a golden input or output (.npy): the replay must fail, never pass."""
-    return _flip_in_data(rng, source, _entries_matching(source, ".npy") or list(source.layout.entries))
+    return flip_in_data(rng, source, _entries_matching(source, ".npy") or list(source.layout.entries))
 
 
 def mutate_flip_sources(rng: random.Random, source: Source) -> tuple[bytes, str]:
     """Bytes of the C++ sources kept beside the library (the loader does not compile them)."""
-    return _flip_in_data(rng, source, _entries_matching(source, ".cpp") or list(source.layout.entries))
+    return flip_in_data(rng, source, _entries_matching(source, ".cpp") or list(source.layout.entries))
 
 
 PT2_MUTATIONS = {
