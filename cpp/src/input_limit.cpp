@@ -56,8 +56,8 @@ void check_input_bytes(const std::string& what, const std::vector<int64_t>& shap
     }
   }
   if (empty) return;
-  const std::string size = what + ": shape " + shape_text(shape) + " needs " + human_bytes(bytes) + " (" +
-                           std::to_string(bytes) + " bytes)";
+  const std::string exact = bytes < 1024 ? std::string() : " (" + std::to_string(bytes) + " bytes)";
+  const std::string size = what + ": shape " + shape_text(shape) + " needs " + human_bytes(bytes) + exact;
   if (limit != 0 && bytes > limit) {
     throw Error(ErrorCode::kInvalidArgument, size + ", more than the input limit of " + human_bytes(limit) +
                                                  "; give a smaller shape, or raise the limit (--max-input-bytes, "
