@@ -8,34 +8,25 @@ below is rebuilt with the `--seed/--index` command printed next to it.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tsrt import zoo
+from conftest import INFER
+from tsrt.testing import fuzz
+from tsrt.testing.fuzz.cli import export_sources
+
 SEED = 1
 CASES = 320  # about 300 through the worker...
 INFER_SHARE = 0.0625  # ...and about 20 through ./infer
-
-
-def _load_fuzz_loader():
-    spec = importlib.util.spec_from_file_location("fuzz_loader", ROOT / "scripts" / "fuzz_loader.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz_loader()
 
 
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """The exports the script mutates (mlp, resnet_cnn, gru_seq, multi_io, mixed_outputs; mode
     auto), so that its `--seed/--index` rebuilds any case of this test."""
-    return fuzz.export_sources(tmp_path_factory.mktemp("fuzz_sources"), fuzz.DEFAULT_MODELS)
+    return export_sources(tmp_path_factory.mktemp("fuzz_sources"), fuzz.DEFAULT_MODELS, zoo)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +37,7 @@ def keep(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def report(sources: list[Path], keep: Path):
     cases = fuzz.make_cases(sources, CASES, SEED)
-    return fuzz.run_cases(cases, infer_share=INFER_SHARE, timeout=20.0, keep=keep)
+    return fuzz.run_cases(cases, infer_share=INFER_SHARE, timeout=20.0, infer=INFER, keep=keep)
 
 
 def _findings(report, outcome: str, keep: Path) -> str:

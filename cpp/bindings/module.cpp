@@ -103,7 +103,8 @@ PYBIND11_MODULE(_C, m) {
       .def_readwrite("check_inputs", &LoadOptions::check_inputs)
       .def_readwrite("allowed_operators", &LoadOptions::allowed_operators)
       .def_readwrite("verify_checksums", &LoadOptions::verify_checksums)
-      .def_readwrite("optimize", &LoadOptions::optimize);
+      .def_readwrite("optimize", &LoadOptions::optimize)
+      .def_readwrite("max_input_bytes", &LoadOptions::max_input_bytes);
 
   py::class_<BenchmarkOptions>(m, "BenchmarkOptions")
       .def(py::init<>())

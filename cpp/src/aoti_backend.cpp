@@ -9,8 +9,11 @@
 #include <optional>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "archive_check.h"
 #include "input_check.h"
+#include "package_dir.h"
 #include "pytree_spec.h"
 #include "tsrt/error.h"
 #include "tsrt/metadata.h"
@@ -176,7 +179,8 @@ class CompiledMethod {
 
 class AotiBackend final : public Backend {
  public:
-  explicit AotiBackend(std::map<std::string, std::unique_ptr<CompiledMethod>> methods) : methods_(std::move(methods)) {}
+  AotiBackend(std::shared_ptr<PrivateDirectory> directory, std::map<std::string, std::unique_ptr<CompiledMethod>> methods)
+      : directory_(std::move(directory)), methods_(std::move(methods)) {}
 
   std::string format() const override { return "aoti"; }
 
@@ -216,6 +220,9 @@ class AotiBackend final : public Backend {
   }
 
  private:
+  // Declared first, destroyed last: the loaders (and the libraries they dlopened
+  // from it) go before the folder they were extracted into.
+  std::shared_ptr<PrivateDirectory> directory_;
   std::map<std::string, std::unique_ptr<CompiledMethod>> methods_;
 };
 
@@ -233,8 +240,6 @@ std::vector<std::string> input_names(const std::optional<ModelMetadata>& metadat
 
 std::unique_ptr<Backend> load_aoti(const std::string& path, c10::Device device, const ModelFile& file,
                                    std::map<std::string, std::string>& extra_files) {
-  // The loader dlopens the library it extracts: a flipped byte there must not run.
-  check_checksums(path, file.unchecked_storages);
   for (size_t i = 0; i < file.extra_files.size(); ++i) {
     extra_files[file.extra_files[i]] = read_entry(path, file.extra_entries[i]);
   }
@@ -242,23 +247,60 @@ std::unique_ptr<Backend> load_aoti(const std::string& path, c10::Device device, 
   auto found = extra_files.find(kMetadataFile);
   if (found != extra_files.end()) metadata = parse_metadata(found->second, path);
 
+  // LibTorch's loader would extract every entry by its name into a folder of its
+  // own under /tmp. tsrt extracts what the loader needs (the records under data/,
+  // the archive's top folder dropped) into a private folder and hands the loader
+  // that folder: each file is CRC-checked as it is written, so a flipped byte in
+  // the library is refused before it is dlopened.
+  auto directory = std::make_shared<PrivateDirectory>();
+  std::map<std::string, std::string> libraries, device_metadata;  // by model
+  for (const ArchiveEntry& entry : file.entries) {
+    const std::string normalized = normalize_entry_name(entry.name);
+    const size_t slash = normalized.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string relative = normalized.substr(slash + 1);
+    if (relative.rfind("data/", 0) != 0) continue;
+    directory->extract(path, entry, relative);
+    const std::string prefix = "data/aotinductor/";
+    if (relative.rfind(prefix, 0) != 0) continue;
+    const size_t model_end = relative.find('/', prefix.size());
+    if (model_end == std::string::npos) continue;
+    const std::string model = relative.substr(prefix.size(), model_end - prefix.size());
+    const auto ends_with = [&](const std::string& suffix) {
+      return relative.size() >= suffix.size() && relative.compare(relative.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (ends_with(".so")) libraries[model] = relative;
+    if (ends_with("wrapper_metadata.json")) device_metadata[model] = read_entry(path, entry);
+  }
+
   // aoti_compile_and_package names its one model "model": that is forward. tsrt
   // export adds other methods as models of their own name.
-  std::map<std::string, std::unique_ptr<CompiledMethod>> methods;
   for (const std::string& model : file.aoti_models) {
-    const auto package_metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, model);
-    auto compiled_for = package_metadata.find("AOTI_DEVICE_KEY");
-    if (compiled_for != package_metadata.end()) check_device(path, compiled_for->second, device);
+    // Without a compiled library the loader compiles the package's C++ with the
+    // compiler command the package itself names: a file must not choose what runs.
+    if (!libraries.count(model)) {
+      throw Error(ErrorCode::kUnsupported, "AOTInductor package '" + path + "': model " + quote_entry_name(model) +
+                                               " has no compiled library (.so), only sources to compile at load; tsrt "
+                                               "does not run a compiler named by a file. Package it compiled "
+                                               "(aoti_compile_and_package, the default).");
+    }
+    auto described = device_metadata.find(model);
+    if (described == device_metadata.end()) continue;
+    nlohmann::json json = nlohmann::json::parse(described->second, nullptr, /*allow_exceptions=*/false);
+    if (json.is_object() && json.contains("AOTI_DEVICE_KEY") && json["AOTI_DEVICE_KEY"].is_string()) {
+      check_device(path, escape_bytes(json["AOTI_DEVICE_KEY"].get<std::string>()), device);
+    }
   }
+  std::map<std::string, std::unique_ptr<CompiledMethod>> methods;
   for (const std::string& model : file.aoti_models) {
     const std::string method = model == kModelName ? "forward" : model;
     auto loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
-        path, model, /*run_single_threaded=*/false, runner_count(),
+        directory->path(), model, /*run_single_threaded=*/false, runner_count(),
         device.is_cuda() ? device.index() : static_cast<c10::DeviceIndex>(-1));
     methods.emplace(method, std::make_unique<CompiledMethod>(std::move(loader), input_names(metadata, method)));
   }
   if (methods.empty()) throw std::invalid_argument("the package holds no compiled model");
-  return std::make_unique<AotiBackend>(std::move(methods));
+  return std::make_unique<AotiBackend>(std::move(directory), std::move(methods));
 }
 
 }  // namespace tsrt::detail

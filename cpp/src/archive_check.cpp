@@ -1,11 +1,14 @@
 #include "archive_check.h"
 
+#include <algorithm>
 #include <cctype>
+#include <exception>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <set>
+#include <vector>
 
 #include <unistd.h>
 
@@ -75,22 +78,89 @@ class File {
 };
 
 // LibTorch's bundled miniz inflates deflated records with its CRC check compiled
-// out, and uses whatever a failed inflate left in the buffer. Inflate here (with
-// the same miniz, exported by libtorch) and check size and CRC first.
-extern "C" void* tinfl_decompress_mem_to_heap(const void* source, size_t source_length, size_t* out_length, int flags);
+// out, and uses whatever a failed inflate left in the buffer; it also trusts the
+// recorded sizes. Inflate here (with the same miniz, exported by libtorch), in
+// pieces through a callback, so that what a record claims is never allocated and
+// a bomb stops one piece past its recorded size.
+extern "C" int tinfl_decompress_mem_to_callback(const void* source, size_t* source_length,
+                                                int (*put)(const void* piece, int length, void* user), void* user,
+                                                int flags);
 
-void check_deflated(const File& file, const ArchiveEntry& entry, uint64_t uncompressed) {
-  constexpr uint64_t kMaxInflated = 1ull << 30;  // code and pickles; tensor storages are stored, not deflated
-  if (uncompressed > kMaxInflated) file.damaged("entry '" + entry.name + "' claims " + std::to_string(uncompressed) + " bytes inflated");
-  const std::string compressed = file.read(entry.data_offset, entry.size, "entry '" + entry.name + "'");
-  size_t length = 0;
-  std::unique_ptr<void, void (*)(void*)> inflated(
-      tinfl_decompress_mem_to_heap(compressed.data(), compressed.size(), &length, 0), &std::free);
-  if (!inflated || length != uncompressed) file.damaged("entry '" + entry.name + "' does not inflate to its recorded size");
-  if (detail::crc32(inflated.get(), length) != entry.crc32) {
-    file.damaged("entry '" + entry.name + "' fails its CRC-32 check: its bytes changed after it was written");
+struct InflateState {
+  const std::function<void(const char*, size_t)>* sink;
+  uint64_t limit = 0;     // the recorded size: one byte more is a lie
+  uint64_t produced = 0;
+  uint32_t crc = 0;
+  bool overflowed = false;
+  std::exception_ptr failure;  // what the sink threw: rethrown outside miniz's C frames
+};
+
+int put_inflated(const void* piece, int length, void* user) {
+  auto& state = *static_cast<InflateState*>(user);
+  const auto bytes = static_cast<uint64_t>(length);
+  if (bytes > state.limit - state.produced) {
+    state.overflowed = true;
+    return 0;
+  }
+  state.produced += bytes;
+  state.crc = detail::crc32(piece, bytes, state.crc);
+  if (*state.sink) {
+    try {
+      (*state.sink)(static_cast<const char*>(piece), bytes);
+    } catch (...) {
+      state.failure = std::current_exception();
+      return 0;
+    }
+  }
+  return 1;
+}
+
+// Checks a recorded inflated size against the limits before anything is inflated.
+void check_inflated_size(const File& file, const ArchiveEntry& entry) {
+  const std::string name = "entry " + quote_entry_name(entry.name);
+  if (entry.inflated_size > kMaxInflated) {
+    file.damaged(name + " claims " + std::to_string(entry.inflated_size) + " bytes inflated (more than the " +
+                 std::to_string(kMaxInflated >> 20) + " MiB any model record needs)");
+  }
+  if (entry.inflated_size > kMaxInflateRatio * entry.size + kInflateSlack) {
+    file.damaged(name + " claims " + std::to_string(entry.inflated_size) + " bytes inflated from " +
+                 std::to_string(entry.size) + " compressed: more than deflate can expand (a zip bomb?)");
   }
 }
+
+void stream(const File& file, const ArchiveEntry& entry, const std::function<void(const char*, size_t)>& sink) {
+  const std::string name = "entry " + quote_entry_name(entry.name);
+  uint32_t crc = 0;
+  if (entry.method == 8) {
+    check_inflated_size(file, entry);
+    const std::string compressed = file.read(entry.data_offset, entry.size, name);
+    InflateState state;
+    state.sink = &sink;
+    state.limit = entry.inflated_size;
+    size_t consumed = compressed.size();
+    const int done = tinfl_decompress_mem_to_callback(compressed.data(), &consumed, &put_inflated, &state, 0);
+    if (state.failure) std::rethrow_exception(state.failure);
+    if (state.overflowed) {
+      file.damaged(name + " inflates to more than its recorded " + std::to_string(entry.inflated_size) +
+                   " bytes (a zip bomb?)");
+    }
+    if (!done || state.produced != entry.inflated_size) {
+      file.damaged(name + " does not inflate to its recorded size");
+    }
+    crc = state.crc;
+  } else {
+    constexpr uint64_t kPiece = 1 << 20;
+    for (uint64_t at = 0; at < entry.size; at += kPiece) {
+      const std::string piece = file.read(entry.data_offset + at, std::min(kPiece, entry.size - at), name);
+      crc = detail::crc32(piece.data(), piece.size(), crc);
+      if (sink) sink(piece.data(), piece.size());
+    }
+  }
+  if (crc != entry.crc32) file.damaged(name + " fails its CRC-32 check: its bytes changed after it was written");
+}
+
+// The file-type bits of a zip entry's Unix mode (external attributes, high half).
+constexpr uint32_t kTypeMask = 0170000, kRegular = 0100000, kDirectory = 0040000, kSymlink = 0120000;
 
 struct Directory {
   uint64_t offset = 0, size = 0, entries = 0;
@@ -132,19 +202,82 @@ Directory find_directory(const File& file) {
 
 }  // namespace
 
+std::string unsafe_entry_name(const std::string& name) {
+  if (name.find('\0') != std::string::npos) return "holds a NUL byte";
+  std::string slashed = name;
+  std::replace(slashed.begin(), slashed.end(), '\\', '/');
+  if (!slashed.empty() && slashed[0] == '/') return "is absolute";
+  if (slashed.size() >= 2 && slashed[1] == ':' && std::isalpha(static_cast<unsigned char>(slashed[0]))) {
+    return "starts with a drive letter";
+  }
+  size_t depth = 0;
+  for (size_t start = 0; start <= slashed.size();) {
+    const size_t end = std::min(slashed.find('/', start), slashed.size());
+    const std::string part = slashed.substr(start, end - start);
+    start = end + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (depth == 0) return "climbs out of the archive";
+      --depth;
+    } else {
+      ++depth;
+    }
+  }
+  if (depth == 0) return "names no file";
+  return "";
+}
+
+std::string normalize_entry_name(const std::string& name) {
+  std::vector<std::string> parts;
+  std::string slashed = name;
+  std::replace(slashed.begin(), slashed.end(), '\\', '/');
+  for (size_t start = 0; start <= slashed.size();) {
+    const size_t end = std::min(slashed.find('/', start), slashed.size());
+    const std::string part = slashed.substr(start, end - start);
+    start = end + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else {
+      parts.push_back(part);
+    }
+  }
+  std::string joined;
+  for (const std::string& part : parts) joined += (joined.empty() ? "" : "/") + part;
+  return joined;
+}
+
+std::string quote_entry_name(const std::string& name) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "'";
+  for (const char ch : name) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '\'' || c == '\n' || c == '\t' || c == '\\') {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    } else {
+      out += ch;
+    }
+  }
+  // Error's constructor escapes what is left: bytes that are not UTF-8, controls.
+  return escape_bytes(out) + "'";
+}
+
+void stream_entry(const std::string& path, const ArchiveEntry& entry,
+                  const std::function<void(const char*, size_t)>& sink) {
+  const File file(path);
+  stream(file, entry, sink);
+}
+
 std::string read_entry(const std::string& path, const ArchiveEntry& entry) {
   const File file(path);
-  std::string bytes = file.read(entry.data_offset, entry.size, "entry '" + entry.name + "'");
-  if (entry.method == 8) {
-    size_t length = 0;
-    std::unique_ptr<void, void (*)(void*)> inflated(
-        tinfl_decompress_mem_to_heap(bytes.data(), bytes.size(), &length, 0), &std::free);
-    if (!inflated) file.damaged("entry '" + entry.name + "' does not inflate");
-    bytes.assign(static_cast<const char*>(inflated.get()), length);
-  }
-  if (detail::crc32(bytes.data(), bytes.size()) != entry.crc32) {
-    file.damaged("entry '" + entry.name + "' fails its CRC-32 check: its bytes changed after it was written");
-  }
+  std::string bytes;
+  // stream() has checked the recorded size against the file before the first piece.
+  stream(file, entry, [&](const char* piece, size_t length) {
+    if (bytes.empty()) bytes.reserve(static_cast<size_t>(entry.method == 8 ? entry.inflated_size : entry.size));
+    bytes.append(piece, length);
+  });
   return bytes;
 }
 
@@ -152,7 +285,8 @@ void check_checksums(const std::string& path, const std::vector<ArchiveEntry>& e
   const File file(path);
   for (const ArchiveEntry& entry : entries) {
     if (entry.method == 0 && file.crc32(entry.data_offset, entry.size) != entry.crc32) {
-      file.damaged("entry '" + entry.name + "' fails its CRC-32 check: its bytes changed after it was written");
+      file.damaged("entry " + quote_entry_name(entry.name) +
+                   " fails its CRC-32 check: its bytes changed after it was written");
     }
   }
 }
@@ -174,6 +308,7 @@ std::vector<ArchiveEntry> check_archive(const std::string& path,
     if (at + 46 + name_length + extra_length + comment_length > central.size()) file.damaged("central directory entry " + std::to_string(i) + " runs past the directory");
     ArchiveEntry entry;
     entry.name.assign(central, at + 46, name_length);
+    const std::string quoted = quote_entry_name(entry.name);
     entry.method = u16(data + at + 10);
     entry.crc32 = u32(data + at + 16);
     uint64_t compressed = u32(data + at + 20), uncompressed = u32(data + at + 24), local = u32(data + at + 42);
@@ -181,7 +316,7 @@ std::vector<ArchiveEntry> check_archive(const std::string& path,
     for (uint64_t x = at + 46 + name_length; x + 4 <= at + 46 + name_length + extra_length;) {
       const uint16_t id = u16(data + x), size = u16(data + x + 2);
       const unsigned char* field = data + x + 4;
-      if (x + 4 + size > at + 46 + name_length + extra_length) file.damaged("entry '" + entry.name + "' has a bad extra field");
+      if (x + 4 + size > at + 46 + name_length + extra_length) file.damaged("entry " + quoted + " has a bad extra field");
       if (id == 0x0001) {
         const unsigned char* end = field + size;
         if (uncompressed == 0xFFFFFFFFu && field + 8 <= end) uncompressed = u64(field), field += 8;
@@ -190,30 +325,47 @@ std::vector<ArchiveEntry> check_archive(const std::string& path,
       }
       x += 4 + size;
     }
+    // A package's entries are written to disk by name (LibTorch's AOTInductor loader
+    // extracts them): a name must not reach outside the folder it is extracted into.
+    const std::string unsafe = unsafe_entry_name(entry.name);
+    if (!unsafe.empty()) {
+      file.damaged("entry " + quoted + " " + unsafe + ": a model archive's entries must stay inside it");
+    }
+    // Unix mode in the high half of the external attributes: an extractor that
+    // honours it would create a symlink (then write through it) or a device node.
+    const uint32_t type = (u32(data + at + 38) >> 16) & kTypeMask;
+    if (type == kSymlink) file.damaged("entry " + quoted + " is a symbolic link: a model archive holds files only");
+    if (type != 0 && type != kRegular && type != kDirectory) {
+      file.damaged("entry " + quoted + " is a special file (mode " + std::to_string(type >> 12) +
+                   "): a model archive holds files only");
+    }
     // LibTorch's zip reader looks names up ignoring case: "A/x" and "a/X" collide.
     std::string folded = entry.name;
     for (char& c : folded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (!names.insert(folded).second) file.damaged("entry '" + entry.name + "' appears twice (names are compared ignoring case)");
-    if (entry.method != 0 && entry.method != 8) file.damaged("entry '" + entry.name + "' uses an unknown compression method " + std::to_string(entry.method));
-    if (entry.method == 0 && compressed != uncompressed) file.damaged("entry '" + entry.name + "' has inconsistent sizes");
+    if (!names.insert(folded).second) file.damaged("entry " + quoted + " appears twice (names are compared ignoring case)");
+    if (entry.method != 0 && entry.method != 8) file.damaged("entry " + quoted + " uses an unknown compression method " + std::to_string(entry.method));
+    if (entry.method == 0 && compressed != uncompressed) file.damaged("entry " + quoted + " has inconsistent sizes");
 
-    const std::string header = file.read(local, 30, "the local header of '" + entry.name + "'");
+    const std::string header = file.read(local, 30, "the local header of " + quoted);
     const auto* h = reinterpret_cast<const unsigned char*>(header.data());
-    if (u32(h) != kLocalHeader) file.damaged("the local header of '" + entry.name + "' is corrupt");
+    if (u32(h) != kLocalHeader) file.damaged("the local header of " + quoted + " is corrupt");
     const uint16_t local_name_length = u16(h + 26), local_extra_length = u16(h + 28);
-    if (file.read(local + 30, local_name_length, "the name of '" + entry.name + "'") != entry.name) {
-      file.damaged("the local header of '" + entry.name + "' names another entry");
+    if (file.read(local + 30, local_name_length, "the name of " + quoted) != entry.name) {
+      file.damaged("the local header of " + quoted + " names another entry");
     }
     entry.data_offset = local + 30 + local_name_length + local_extra_length;
     entry.size = compressed;
+    entry.inflated_size = uncompressed;
     if (entry.data_offset > file.size() || entry.size > file.size() - entry.data_offset) {
-      file.damaged("entry '" + entry.name + "' runs past the end of the file (truncated?)");
+      file.damaged("entry " + quoted + " runs past the end of the file (truncated?)");
     }
     const bool deferred = defer_crc && defer_crc(entry.name);
     if (!deferred && entry.method == 0 && file.crc32(entry.data_offset, entry.size) != entry.crc32) {
-      file.damaged("entry '" + entry.name + "' fails its CRC-32 check: its bytes changed after it was written");
+      file.damaged("entry " + quoted + " fails its CRC-32 check: its bytes changed after it was written");
     }
-    if (entry.method == 8) check_deflated(file, entry, uncompressed);
+    // Deflated records are inflated (in pieces, bounded) and CRC-checked here: the
+    // length and CRC are all that is kept.
+    if (entry.method == 8) stream(file, entry, nullptr);
     entries.push_back(std::move(entry));
     at += 46 + name_length + extra_length + comment_length;
   }

@@ -56,7 +56,8 @@ ModelFile identify_model_file(const std::string& path) {
   };
   ModelFile model_file;
   std::vector<std::string> records;
-  for (ArchiveEntry& entry : check_archive(path, is_storage)) {
+  model_file.entries = check_archive(path, is_storage);
+  for (ArchiveEntry entry : model_file.entries) {
     records.push_back(record_of(entry.name));
     if (starts_with(records.back(), "extra/")) {
       model_file.extra_files.push_back(records.back().substr(6));

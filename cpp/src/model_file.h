@@ -23,6 +23,9 @@ struct ModelFile {
   std::vector<ArchiveEntry> extra_entries;
   /// An AOTInductor package's compiled models (data/aotinductor/<name>/), sorted.
   std::vector<std::string> aoti_models;
+  /// Every entry, checked (names safe, sizes within the file): a package's are
+  /// extracted by tsrt (package_dir.h).
+  std::vector<ArchiveEntry> entries;
 };
 
 /// Opens `path` and looks at its contents: the archive's structure and the

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "tsrt/error.h"
+#include "tsrt/input_limit.h"
 
 namespace tsrt {
 namespace {
@@ -86,7 +87,12 @@ TensorSpec parse_tensor_spec(const std::string& text) {
   return spec;
 }
 
-at::Tensor random_tensor(const TensorSpec& spec, uint64_t seed) {
+at::Tensor random_tensor(const TensorSpec& spec, uint64_t seed, uint64_t max_bytes) {
+  // Before any allocation: "--shape x=100000x100000x100" is a few characters. The
+  // values are drawn as double or int64 (8 bytes) and converted: that, the scaled
+  // copy and the result are alive at once.
+  const size_t itemsize = c10::elementSize(spec.dtype);
+  check_input_bytes("input '" + spec.name + "'", spec.shape, itemsize, max_bytes, (16 + 2 * itemsize - 1) / itemsize);
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
   const at::IntArrayRef shape(spec.shape);
   const auto options = at::TensorOptions().dtype(spec.dtype);

@@ -26,6 +26,12 @@ double elapsed_ms(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
+// JSON for stdout. Strings in it are already escaped (tsrt::escape_bytes); should
+// one still hold bytes that are not UTF-8, it is replaced, not an exception.
+std::string json_text(const nlohmann::ordered_json& report) {
+  return report.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -82,7 +88,7 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
   std::map<std::string, FedInput> given;
   for (size_t i = 0; i < args.positional_inputs.size(); ++i) {
     const std::string& file = args.positional_inputs[i];
-    given[arguments[i].name] = {arguments[i].name, tsrt::load_npy(file), "file " + file};
+    given[arguments[i].name] = {arguments[i].name, tsrt::load_npy(file, args.load.max_input_bytes), "file " + file};
   }
   // The index of input `name`, whose value must not be given yet.
   auto find_argument = [&](const std::string& name, const std::string& flag) -> size_t {
@@ -98,7 +104,7 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
   for (const auto& [name, value] : args.named_inputs) {
     const tsrt::ArgumentInfo& argument = arguments[find_argument(name, "--input " + name + "=" + value)];
     if (ends_with(value, ".npy")) {
-      given[name] = {name, tsrt::load_npy(value), "file " + value};
+      given[name] = {name, tsrt::load_npy(value, args.load.max_input_bytes), "file " + value};
     } else {
       given[name] = {name, parse_literal(argument, value), "value"};
     }
@@ -107,7 +113,8 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
     const tsrt::TensorSpec spec = tsrt::parse_tensor_spec(text);
     // Each input's seed is the base seed plus its position: reproducible per input.
     const uint64_t seed = args.seed + find_argument(spec.name, "--shape " + text);
-    given[spec.name] = {spec.name, tsrt::random_tensor(spec, seed), "random, seed " + std::to_string(seed)};
+    given[spec.name] = {spec.name, tsrt::random_tensor(spec, seed, args.load.max_input_bytes),
+                        "random, seed " + std::to_string(seed)};
   }
 
   std::vector<FedInput> inputs;
@@ -119,7 +126,7 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
       inputs.push_back(found->second);
     } else if (argument.spec) {
       const uint64_t seed = args.seed + i;
-      inputs.push_back({argument.name, tsrt::random_tensor(*argument.spec, seed),
+      inputs.push_back({argument.name, tsrt::random_tensor(*argument.spec, seed, args.load.max_input_bytes),
                         "random from metadata, seed " + std::to_string(seed)});
     } else if (argument.has_default) {
       break;  // this and the later arguments take their defaults
@@ -185,7 +192,7 @@ int run(const tsrt::cli::InferArgs& args) {
   const auto leaves = tsrt::flatten_outputs(output, model.signature(args.method).output_names);
   const auto report = tsrt::cli::run_report(model, args.method, inputs, leaves, load_ms, run_ms, args.show_values);
   if (!args.save_outputs_dir.empty()) tsrt::cli::save_outputs(args.save_outputs_dir, leaves);
-  std::cout << (args.json ? report.dump(2) + "\n" : tsrt::cli::format_report(report));
+  std::cout << (args.json ? json_text(report) : tsrt::cli::format_report(report));
   return 0;
 }
 
@@ -205,7 +212,7 @@ int main(int argc, char** argv) {
     return usage_error ? 2 : 1;
   } catch (const std::exception& e) {
     // libtsrt wraps LibTorch's errors; anything else is a bug, but still not a crash.
-    std::cerr << "infer: internal error: " << e.what() << "\n";
+    std::cerr << "infer: internal error: " << tsrt::escape_bytes(e.what()) << "\n";
     return 1;
   }
 }

@@ -10,6 +10,7 @@ the keywords of `load()` and `Model.benchmark()`.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Sequence
 
 from tsrt import _C
@@ -122,7 +123,7 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
          allowed_operators: Sequence[str] | None = None, verify_checksums: bool = True,
          inference_mode: bool = True, freeze: bool = True, optimize_for_inference: bool = True,
          onednn_fusion: bool = True, graph_executor_optimize: bool = False, precision: str = "fp32",
-         warmup_runs: int = 0) -> Model:
+         warmup_runs: int = 0, max_input_bytes: int = 0) -> Model:
     """Loads a model file with libtsrt: a TorchScript file (.pt) or an AOTInductor
     package (.pt2); the format is read from its contents.
 
@@ -141,6 +142,8 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
     precision: "fp32", "bf16" or "fp16" for weights and compute (inputs and outputs
         stay float32).
     warmup_runs: calls per method at load, on inputs of the declared shapes.
+    max_input_bytes: the largest input front ends make for this model (random inputs,
+        .npy files); 0: no fixed limit (inputs above the free memory are refused anyway).
 
     Raises tsrt.Error when the file is missing, damaged, not a loadable model, or
     uses an operator outside `allowed_operators`.
@@ -158,7 +161,10 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
     optimize.graph_executor_optimize = graph_executor_optimize
     optimize.precision = precision
     optimize.warmup_runs = warmup_runs
-    return Model(_C.load(str(path), options))
+    options.max_input_bytes = max_input_bytes
+    # os.fsencode: the path's bytes as the OS gave them (a name that is not UTF-8
+    # arrives as surrogate escapes, which a C++ std::string cannot take as str).
+    return Model(_C.load(os.fsencode(path), options))
 
 
 def set_num_threads(threads: int) -> None:

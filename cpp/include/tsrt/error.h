@@ -8,6 +8,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace tsrt {
 
@@ -24,11 +25,19 @@ enum class ErrorCode {
 /// Returns a stable lower-case name for `code`, e.g. "invalid_argument".
 const char* error_code_name(ErrorCode code);
 
+/// Returns `bytes` as text that is safe to print, log or put in JSON: valid UTF-8
+/// is kept; every other byte, and control characters other than newline and tab,
+/// become `\xNN` (a backslash is kept as is). Names read from a model file (zip
+/// entries, metadata) and paths pass through here before they reach a message.
+std::string escape_bytes(std::string_view bytes);
+
 /// The exception thrown by every tsrt API.
 class Error : public std::runtime_error {
  public:
+  /// `message` may quote bytes from a file: what() returns it through escape_bytes,
+  /// so that stderr, logs, JSON and Python's str always receive valid UTF-8.
   Error(ErrorCode code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
+      : std::runtime_error(escape_bytes(message)), code_(code) {}
 
   /// The category of the failure; see ErrorCode.
   ErrorCode code() const noexcept { return code_; }

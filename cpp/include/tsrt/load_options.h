@@ -7,6 +7,7 @@
 // of tsrt.load(), and as ./infer's flag (the name with dashes: --check-inputs /
 // --no-check-inputs, --allowed-operators FILE).
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,10 @@ struct LoadOptions {
   bool verify_checksums = true;
   /// Freezing, graph optimisation, precision, warm-up: see tsrt/optimize.h.
   OptimizeOptions optimize;
+  /// Largest input, in bytes, that front ends make for this model (random inputs
+  /// from --shape or the metadata, .npy files): see tsrt/input_limit.h. 0: no fixed
+  /// limit; inputs larger than the memory available are refused either way.
+  uint64_t max_input_bytes = 0;
 };
 
 }  // namespace tsrt

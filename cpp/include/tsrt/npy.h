@@ -15,6 +15,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace tsrt {
@@ -24,7 +25,10 @@ namespace tsrt {
 /// Throws Error(kIO) if the file can't be read, Error(kInvalidArgument) if it is
 /// not a valid .npy file or holds something tsrt can't represent (Fortran order,
 /// object/string/structured/datetime dtypes, a data section of the wrong size).
-at::Tensor load_npy(const std::string& path);
+/// A header that claims more than `max_bytes` (0: no fixed limit) or more than the
+/// memory available now is refused with Error(kInvalidArgument) before the data is
+/// read or allocated.
+at::Tensor load_npy(const std::string& path, uint64_t max_bytes = 0);
 
 /// Parses the `size` bytes at `data` as the contents of a .npy file; `source`
 /// names them in error messages (a path, "stdin", "input 0"). The result owns its

@@ -36,7 +36,9 @@ c10::ScalarType dtype_from_name(const std::string& name);
 
 /// A random tensor of `spec` on the CPU: floats uniform in [-1, 1) (or the spec's
 /// range), integers in [0, 10) (or the range), bools 0/1. Same seed, same tensor.
-at::Tensor random_tensor(const TensorSpec& spec, uint64_t seed);
+/// A shape that needs more than `max_bytes` (0: no fixed limit) or more memory
+/// than is available is refused with Error(kInvalidArgument) before allocating.
+at::Tensor random_tensor(const TensorSpec& spec, uint64_t seed, uint64_t max_bytes = 0);
 
 /// "[2, 3, 4]"
 std::string shape_string(at::IntArrayRef shape);

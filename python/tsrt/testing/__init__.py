@@ -1,2 +1,3 @@
-"""Test helpers shipped with tsrt: the corpus of real architectures (corpus.py) and
-what it needs to import them here (torchvision_ops.py)."""
+"""Test tooling shipped with tsrt: the corpus of real architectures (corpus.py) and
+what it needs to import them here (torchvision_ops.py), and the loader fuzzer for
+hostile files (fuzz/)."""
