@@ -77,6 +77,10 @@ def test_decoders_with_their_default_cache_export_and_run(tmp_path, factory):
     loaded = tsrt.load(tmp_path / "lm.pt")
     names = loaded.metadata["methods"]["forward"]["outputs"]
     assert names[0] == "output['logits']" and any(name.endswith("[1]['value']") for name in names)
+    # The file's arguments carry the inputs' names, so a call by name works too.
+    assert [i["name"] for i in loaded.signature()["inputs"]] == ["input_ids", "attention_mask"]
+    by_name = loaded(**tokens(2, 7, 5))
+    torch.testing.assert_close(by_name[0], loaded(*tokens(2, 7, 5).values())[0])
     for seed, (batch, length) in enumerate([(1, 5), (3, 20)]):
         assert_matches_eager(model, loaded, batch, length, seed)
 

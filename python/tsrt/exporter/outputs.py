@@ -133,15 +133,28 @@ def needs_flattening(output: Any) -> bool:
 
 class FlatOutputs(torch.nn.Module):
     """Calls `module` with positional inputs (mapped to `input_names` as keywords
-    when `by_keyword`) and returns its tensor leaves as a flat tuple."""
+    when `by_keyword`) and returns its tensor leaves as a flat tuple.
+
+    Its forward takes one parameter per input, named as the inputs are: a trace names
+    the file's arguments after forward's parameters, and libtsrt matches the
+    metadata's specs to them by name. (With *inputs the trace made up names from
+    its graph, e.g. 'input' for Llama's input_ids, and calls by name failed.)"""
 
     def __init__(self, module: torch.nn.Module, input_names: Sequence[str], by_keyword: bool) -> None:
         super().__init__()
         self.module = module
         self.input_names = list(input_names)
         self.by_keyword = by_keyword
+        if not all(name.isidentifier() for name in self.input_names):
+            raise ValueError(f"input names must be Python identifiers: {self.input_names}")
+        parameters = ", ".join(self.input_names)
+        namespace: dict[str, Any] = {}
+        exec(f"def forward(self, {parameters}):\n    return self.call(({parameters},))\n", namespace)
+        # An instance attribute: each wrapper has its own inputs, and tracing reads
+        # the names from the bound method's signature.
+        self.forward = namespace["forward"].__get__(self)
 
-    def forward(self, *inputs: torch.Tensor):  # traced only, never scripted
+    def call(self, inputs: tuple) -> Any:  # traced only, never scripted
         if self.by_keyword:
             output = self.module(**dict(zip(self.input_names, inputs)))
         else:
