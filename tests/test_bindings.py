@@ -546,8 +546,7 @@ def test_device_cuda_without_cuda(zoo_dir):
 def _cpp_load_fields() -> dict[str, Any]:
     """The fields of tsrt::LoadOptions and its OptimizeOptions, with C++'s defaults."""
     options = tsrt._C.LoadOptions()
-    fields = {name: getattr(options, name) for name in ("device", "check_inputs", "allowed_operators",
-                                                         "verify_checksums")}
+    fields = {name: getattr(options, name) for name in dir(options) if not name.startswith("_") and name != "optimize"}
     optimize = options.optimize
     fields.update({name: getattr(optimize, name) for name in dir(optimize) if not name.startswith("_")})
     return fields
