@@ -379,7 +379,7 @@ def test_compile_cache_reuses_a_package_of_the_same_program(tmp_path, monkeypatc
     monkeypatch.setenv("TSRT_AOTI_CACHE", str(cache))
     torch.manual_seed(0)
     module = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).eval()
-    specs = [TensorSpec("x", (2, 8), dynamic_dims=(0,))]
+    specs = [TensorSpec("input", (2, 8), dynamic_dims=(0,))]  # nn.Sequential.forward(input)
     first = export(module, (torch.randn(2, 8),), tmp_path / "a.pt2", format="aoti", input_specs=specs)
     assert first.compile["cache"] == {"directory": str(cache), "hits": []}
     assert len(list(cache.glob("*.pt2"))) == 1
