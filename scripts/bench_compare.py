@@ -15,6 +15,12 @@ every call timed over all rounds. ./infer runs as its own process.
 
     .venv/bin/python scripts/bench_compare.py                 # the full table
     .venv/bin/python scripts/bench_compare.py --models mlp --batches 1 --skip compile
+    .venv/bin/python scripts/bench_compare.py --busy          # beside a process spinning on one core
+
+--busy runs the same table beside a child process that spins on one core (pinned to
+it where the OS allows), started before the first set-up and stopped after the last
+timing, and bounded in time by itself (--busy-limit) should this script die: the
+ratios of a busy machine, measured in one run. The JSON says how much CPU it burnt.
 
 Writes bench_results/compare.json and compare.png; prints the table, the ratio of
 each peer to the fastest non-tsrt peer, and the issue's targets met or not.
@@ -23,7 +29,9 @@ each peer to the fastest non-tsrt peer, and the issue's targets met or not.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -207,6 +215,79 @@ def fixed_shape_peer(model: BenchModel, batch: int, work: Path) -> Callable:
     return tsrt.load(export_quietly(model.module, example, path, spec, mode="trace"))
 
 
+# ---- a busy neighbour ------------------------------------------------------------------
+
+# The child: spins until its deadline or until its parent is gone, whichever comes first.
+SPIN_CODE = """
+import os, sys, time
+deadline = time.monotonic() + float(sys.argv[1])
+parent = os.getppid()
+if len(sys.argv) > 2:
+    try:
+        os.sched_setaffinity(0, {int(sys.argv[2])})
+    except (AttributeError, OSError):
+        pass
+while time.monotonic() < deadline and os.getppid() == parent:
+    for _ in range(100000):
+        pass
+"""
+
+
+class Spinner:
+    """A child process that keeps one core busy for at most `limit` seconds."""
+
+    def __init__(self, limit: float, core: int | None = None) -> None:
+        command = [sys.executable, "-c", SPIN_CODE, str(limit)] + ([] if core is None else [str(core)])
+        self.process = subprocess.Popen(command)
+        self.started = time.monotonic()
+        self.core = core
+        self.wall_seconds = 0.0
+        self.cpu_seconds = 0.0
+
+    def alive(self) -> bool:
+        """Whether the child still runs (reaping it, with its CPU time, if it ended)."""
+        if self.process.returncode is None:
+            pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
+            if pid:
+                self._reaped(status, usage)
+        return self.process.returncode is None
+
+    def stop(self) -> None:
+        """Ends the child (unless its deadline already has) and records its CPU time."""
+        if self.alive():
+            self.process.terminate()
+            _, status, usage = os.wait4(self.process.pid, 0)
+            self._reaped(status, usage)
+
+    def _reaped(self, status: int, usage: Any) -> None:
+        self.process.returncode = os.waitstatus_to_exitcode(status)
+        self.cpu_seconds = usage.ru_utime + usage.ru_stime
+        self.wall_seconds = time.monotonic() - self.started
+
+
+def busy_core() -> int | None:
+    """The last core this process may run on: the one the spinner takes."""
+    try:
+        return max(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return None
+
+
+@contextlib.contextmanager
+def busy_neighbour(enabled: bool, limit: float, log: Callable[[str], None]):
+    """Yields a running Spinner (or None when not enabled), stopped on the way out."""
+    if not enabled:
+        yield None
+        return
+    spinner = Spinner(limit, busy_core())
+    log(f"--busy: a process spins on core {spinner.core} for at most {limit:.0f} s (pid {spinner.process.pid})")
+    try:
+        yield spinner
+    finally:
+        spinner.stop()
+        log(f"--busy: the spinner ran {spinner.wall_seconds:.0f} s and used {spinner.cpu_seconds:.0f} s of CPU")
+
+
 # ---- timing --------------------------------------------------------------------------
 
 def time_calls(fn: Callable, inputs: tuple, seconds: float, max_calls: int) -> list[float]:
@@ -386,6 +467,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="", type=lambda s: [p for p in s.split(",") if p],
                         help=f"peers to leave out, from: {', '.join(ALL_PEERS)}")
     parser.add_argument("--bf16", action="store_true", help="time tsrt in bf16 even on a CPU without bf16 units")
+    parser.add_argument("--busy", action="store_true",
+                        help="run beside a child process that keeps one core busy (writes compare_busy.json)")
+    parser.add_argument("--busy-limit", type=float, default=3600.0, metavar="SECONDS",
+                        help="the spinner stops by itself after this long (default 3600)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench_results")
     args = parser.parse_args(argv)
     unknown = set(args.skip) - set(ALL_PEERS)
@@ -393,15 +478,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown peers in --skip: {', '.join(sorted(unknown))}")
 
     started = time.perf_counter()
-    rows = run(args)
+    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    with busy_neighbour(args.busy, args.busy_limit, log) as spinner:
+        rows = run(args)
     checks = targets(rows)
+    if spinner is not None:
+        print(f"\n--busy: beside a process spinning on core {spinner.core}: it used {spinner.cpu_seconds:.0f} s "
+              f"of CPU in {spinner.wall_seconds:.0f} s"
+              + ("" if spinner.cpu_seconds > 0.5 * spinner.wall_seconds else
+                 " -- under half a core: the machine was busier than the spinner alone"))
     print_table(rows, checks, args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
+    name = "compare_busy" if args.busy else "compare"
     document = {"threads": args.threads, "torch": torch.__version__, "seconds_total": time.perf_counter() - started,
+                "busy": None if spinner is None else {"core": spinner.core, "wall_seconds": spinner.wall_seconds,
+                                                      "cpu_seconds": spinner.cpu_seconds},
+                "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
                 "rows": [row.__dict__ for row in rows], "targets": checks}
-    (args.out / "compare.json").write_text(json.dumps(document, indent=2))
-    plot(rows, args.out / "compare.png")
-    print(f"\nwrote {args.out / 'compare.json'} and {args.out / 'compare.png'} "
+    (args.out / f"{name}.json").write_text(json.dumps(document, indent=2))
+    plot(rows, args.out / f"{name}.png")
+    print(f"\nwrote {args.out / f'{name}.json'} and {args.out / f'{name}.png'} "
           f"({document['seconds_total']:.0f} s in all)")
     return 0
 

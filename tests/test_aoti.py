@@ -248,6 +248,9 @@ def test_cli_exports_a_pt2_from_a_batch_1_example(tmp_path):
     assert any("regrown to size 2" in finding for finding in report["findings"])
     assert report["verification"] and all(check["passed"] for check in report["verification"])
     assert report["timings"]["aoti_compile"] > 0
+    # Compiled with tsrt's default Inductor settings (freezing), with its compile time per method.
+    assert report["compile"]["inductor_configs"] == {"freezing": True}
+    assert 0 < report["compile"]["seconds"]["forward"] <= report["timings"]["aoti_compile"]
     # The CLI built its own (unseeded) MLP: its golden pairs are the eager reference.
     # Pair 0 is the batch-1 example itself, pair 1 batch 2; both verified in C++ above.
     model = tsrt.load(package)
@@ -255,6 +258,20 @@ def test_cli_exports_a_pt2_from_a_batch_1_example(tmp_path):
     assert np.load(io.BytesIO(golden_input)).shape == (1, 64)
     assert [c["passed"] for c in model.verify()] == [True, True]
     assert tuple(model(torch.randn(5, 64)).shape) == (5, 10)
+
+
+def test_inductor_configs_need_the_aoti_format(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "tsrt.cli", "export", "--zoo", "mlp", "-o", str(tmp_path / "m.pt"),
+                          "--inductor-config", "max_autotune=true"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
+    assert run.returncode == 2 and "--inductor-config sets how AOTInductor compiles" in run.stderr
+    bad = subprocess.run([sys.executable, "-m", "tsrt.cli", "export", "--zoo", "mlp", "-o", str(tmp_path / "m.pt2"),
+                          "--inductor-config", "max_autotune"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert bad.returncode == 2 and "--inductor-config expects KEY=VALUE" in bad.stderr
+    with pytest.raises(ValueError, match="inductor_configs apply to format 'aoti'"):
+        export(zoo.get("mlp").build(), zoo.get("mlp").example_inputs(), tmp_path / "m.pt",
+               inductor_configs={"freezing": False})
+    assert not (tmp_path / "m.pt").exists() and not (tmp_path / "m.pt2").exists()
 
 
 def test_cli_refuses_a_torchscript_mode_with_aoti(tmp_path):
@@ -341,12 +358,50 @@ def test_non_tensor_input_without_metadata_checks(aoti_packages):
     model = tsrt.load(aoti_packages["extra_method"], check_inputs=False)
     with raises_tsrt("invalid_argument", "input 'x' expects Tensor, got int 3", "tensors only"):
         model(3)
-    # Past the contract, LibTorch's own check inside the compiled code, without its backtrace.
-    with raises_tsrt("runtime", "extra_method", "cannot be multiplied") as info:
+    # Past the contract, the compiled kernel's own check, without LibTorch's backtrace. The
+    # package is frozen, so its linear layers are oneDNN's pre-packed linear (whose message
+    # is about a primitive descriptor), not aten::mm's "cannot be multiplied".
+    with raises_tsrt("runtime", "extra_method", "failed in forward(x: float32[2, 19])") as info:
         model(torch.randn(2, 19))
+    assert "primitive descriptor" in str(info.value) or "cannot be multiplied" in str(info.value), str(info.value)
     assert "Exception raised from" not in str(info.value)
 
 
 def test_allow_list_cannot_audit_a_package(aoti_packages):
     with raises_tsrt("unsupported", "compiled AOTInductor package", "allow-list"):
         tsrt.load(aoti_packages["extra_method"], allowed_operators=["aten::*", "prim::*"])
+
+
+# ---- the compile cache (TSRT_AOTI_CACHE) ---------------------------------------------------
+
+
+def test_compile_cache_reuses_a_package_of_the_same_program(tmp_path, monkeypatch):
+    """Same program and settings: the second export takes the compiled package from the
+    cache (and still verifies it against eager); other weights miss."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TSRT_AOTI_CACHE", str(cache))
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).eval()
+    specs = [TensorSpec("input", (2, 8), dynamic_dims=(0,))]  # nn.Sequential.forward(input)
+    first = export(module, (torch.randn(2, 8),), tmp_path / "a.pt2", format="aoti", input_specs=specs)
+    assert first.compile["cache"] == {"directory": str(cache), "hits": []}
+    assert len(list(cache.glob("*.pt2"))) == 1
+    second = export(module, (torch.randn(2, 8),), tmp_path / "b.pt2", format="aoti", input_specs=specs)
+    assert second.compile["cache"]["hits"] == ["forward"]
+    assert second.verification and all(check["passed"] for check in second.verification)
+    x = torch.randn(5, 8)
+    with torch.no_grad():
+        compare(tsrt.load(tmp_path / "b.pt2")(x), module(x), 1e-5, 1e-4)
+        module[0].weight.add_(1.0)
+    third = export(module, (torch.randn(2, 8),), tmp_path / "c.pt2", format="aoti", input_specs=specs)
+    assert third.compile["cache"]["hits"] == [], "a package compiled for other weights was reused"
+    with torch.no_grad():
+        compare(tsrt.load(tmp_path / "c.pt2")(x), module(x), 1e-5, 1e-4)
+
+
+def test_compile_cache_key_covers_the_settings():
+    from tsrt.exporter.aoti import CompileCache
+
+    program = torch.export.export(nn.Linear(3, 2).eval(), (torch.randn(2, 3),))
+    assert CompileCache.key(program, {"freezing": True}) == CompileCache.key(program, {"freezing": True})
+    assert CompileCache.key(program, {"freezing": True}) != CompileCache.key(program, {"freezing": False})

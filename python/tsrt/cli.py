@@ -52,6 +52,20 @@ def _parse_dynamic(items: list[str]) -> dict[str, list[int]]:
     return dynamic
 
 
+def _parse_inductor_configs(items: list[str]) -> dict[str, Any]:
+    """--inductor-config KEY=VALUE flags: VALUE as JSON (true, 3, "x") or else a string."""
+    configs: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--inductor-config expects KEY=VALUE, e.g. max_autotune=true, got '{item}'")
+        try:
+            configs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            configs[key] = value
+    return configs
+
+
 def _export(args: argparse.Namespace) -> int:
     import tsrt
     from tsrt.exporter import ExportError
@@ -66,11 +80,16 @@ def _export(args: argparse.Namespace) -> int:
     fmt = args.format or ("aoti" if args.output.endswith(".pt2") else "torchscript")
     if fmt == "aoti" and args.mode:
         raise ValueError("--mode chooses how TorchScript captures the model; --format aoti always uses torch.export")
+    inductor_configs = _parse_inductor_configs(args.inductor_config)
+    if inductor_configs and fmt != "aoti":
+        raise ValueError("--inductor-config sets how AOTInductor compiles: it needs --format aoti (or a .pt2 output)")
+    aoti_options = {"inductor_configs": inductor_configs} if inductor_configs else {}
     try:
         if args.zoo:
             from tsrt import zoo
 
-            report = zoo.get(args.zoo).export(args.output, args.mode or "auto", format=fmt, progress=progress)
+            report = zoo.get(args.zoo).export(args.output, args.mode or "auto", format=fmt, progress=progress,
+                                              **aoti_options)
         else:
             if not args.target or not args.example:
                 raise ValueError("give PACKAGE.MODULE:FACTORY and --example for each input (or --zoo NAME)")
@@ -80,7 +99,8 @@ def _export(args: argparse.Namespace) -> int:
             # only name the inputs, which --example already does through `example`).
             report = tsrt.export(module, example, args.output, args.mode or "auto", format=fmt,
                                  input_specs=specs if args.dynamic else None,
-                                 golden=0 if args.no_golden else 2, freeze=not args.no_freeze, progress=progress)
+                                 golden=0 if args.no_golden else 2, freeze=not args.no_freeze, progress=progress,
+                                 **aoti_options)
     except ExportError as error:
         print(error.report if not args.json else json.dumps(vars(error.report), default=str, indent=1), file=sys.stderr)
         return 1
@@ -198,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--dynamic", action="append", default=[], metavar="NAME:DIM[,DIM]",
                         help="dimensions of an input that may vary (default: the batch dimension 0)")
     export.add_argument("--mode", choices=("auto", "trace", "script"), help="capture mode (default auto)")
+    export.add_argument("--inductor-config", action="append", default=[], metavar="KEY=VALUE",
+                        help="an Inductor setting for --format aoti, on top of tsrt's (freezing=true), e.g. "
+                             "max_autotune=true (repeat per setting; see docs/speed.md)")
     export.add_argument("--no-golden", action="store_true", help="record no golden input/output pairs")
     export.add_argument("--no-freeze", action="store_true", help="keep the module unfrozen")
     export.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -13,10 +13,15 @@ that fixes a dynamic size), the ExportError says where (file:line) and what to d
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import logging
+import os
+import platform
 import shutil
 import tempfile
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -36,6 +41,64 @@ from tsrt.exporter.verify import publish_verified
 from tsrt.source_location import user_frame
 from tsrt.spec import TensorSpec, Tolerance
 
+# Inductor settings every package is compiled with (docs/speed.md has the measurements).
+# freezing: the weights become constants of the compiled graph, so Inductor folds
+# them (batch norm into convolutions), pre-packs them for oneDNN / MKL and fuses
+# convolutions with what follows; without it they stay inputs of every call.
+DEFAULT_INDUCTOR_CONFIGS: dict[str, Any] = {"freezing": True}
+
+
+def inductor_configs_for(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """tsrt's defaults with the caller's settings on top ({"freezing": False} turns it off)."""
+    return {**DEFAULT_INDUCTOR_CONFIGS, **dict(overrides or {})}
+
+
+class CompileCache:
+    """Compiled packages by content: the key hashes the exported program as torch.export.save
+    writes it (graph, signature, dynamic ranges, weights), the Inductor settings, the torch
+    version and the CPU's instruction sets, so a hit is the package that compiling would
+    give. On only when TSRT_AOTI_CACHE names a directory; nothing is ever evicted. A
+    package taken from the cache is still verified against eager like a fresh one."""
+
+    ENVIRONMENT = "TSRT_AOTI_CACHE"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def from_environment(cls) -> "CompileCache | None":
+        root = os.environ.get(cls.ENVIRONMENT, "")
+        return cls(Path(root).expanduser()) if root else None
+
+    @staticmethod
+    def key(program: torch.export.ExportedProgram, configs: Mapping[str, Any]) -> str:
+        digest = hashlib.sha256(torch.__version__.encode())
+        digest.update(json.dumps(dict(configs), sort_keys=True, default=str).encode())
+        cpuinfo = Path("/proc/cpuinfo")
+        flags = next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "") \
+            if cpuinfo.exists() else platform.processor()
+        digest.update(flags.encode())
+        buffer = io.BytesIO()
+        torch.export.save(program, buffer)
+        # Every record but the two that differ between captures of the same program:
+        # a random serialization id, and the example inputs' values.
+        with zipfile.ZipFile(buffer) as archive:
+            for name in sorted(archive.namelist()):
+                if not name.endswith(".data/serialization_id") and "/sample_inputs/" not in name:
+                    digest.update(name.encode())
+                    digest.update(archive.read(name))
+        return digest.hexdigest()[:32]
+
+    def lookup(self, key: str) -> Path | None:
+        path = self.root / f"{key}.pt2"
+        return path if path.exists() else None
+
+    def store(self, key: str, compiled: Path) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        target = self.root / f"{key}.pt2"
+        partial = target.with_name(f"{target.stem}.{os.getpid()}.partial")  # renamed when whole
+        shutil.copyfile(compiled, partial)
+        partial.replace(target)
 
 
 def explain_export_failure(error: BaseException) -> list[str]:
@@ -170,8 +233,9 @@ def _automatic_dims(program: torch.export.ExportedProgram, specs: Sequence[Tenso
 def export_aoti(module: torch.nn.Module, inputs: ExampleInputs, path: str | Path, report: ExportReport, *,
                 eager_output: Any, output_names: Sequence[str] | None, tolerance: Tolerance,
                 method_specs: Mapping[str, Sequence[TensorSpec]] | None, golden_count: int, verify: bool,
-                probe_dims: bool, stage: Any) -> ExportReport:
+                probe_dims: bool, stage: Any, inductor_configs: Mapping[str, Any] | None = None) -> ExportReport:
     """tsrt.export(..., format="aoti"); see export() for the arguments."""
+    configs = inductor_configs_for(inductor_configs)
     specs = inputs.specs
     methods = {"forward": specs, **dict(method_specs or {})}
     programs = {}
@@ -213,17 +277,35 @@ def export_aoti(module: torch.nn.Module, inputs: ExampleInputs, path: str | Path
     report.reason = f"torch.export captured {', '.join(programs)}; AOTInductor compiled it ahead of time"
 
     with output_file.staged(path) as package, tempfile.TemporaryDirectory() as scratch:
-        with stage("aoti_compile", "compiling with AOTInductor (tens of seconds)"):
+        with stage("aoti_compile", "compiling with AOTInductor (tens of seconds; minutes for large models)"):
+            compile_seconds, cache_hits = {}, []
+            compile_cache = CompileCache.from_environment()
             for method, method_program in programs.items():
                 # aoti_compile_and_package insists on a .pt2 name; each extra method is
                 # compiled on its own and moved into the forward package.
                 compiled = Path(scratch) / f"{method}.pt2"
-                with _quiet_torch_logs():
-                    torch._inductor.aoti_compile_and_package(method_program, package_path=str(compiled))
+                started = time.perf_counter()
+                key = compile_cache.key(method_program, configs) if compile_cache else ""
+                cached = compile_cache.lookup(key) if compile_cache else None
+                if cached:
+                    shutil.copyfile(cached, compiled)
+                    cache_hits.append(method)
+                else:
+                    # Under no_grad: Inductor applies freezing only with grad disabled (compile_fx),
+                    # and silently compiles an unfrozen package otherwise.
+                    with _quiet_torch_logs(), torch.no_grad():
+                        torch._inductor.aoti_compile_and_package(method_program, package_path=str(compiled),
+                                                                 inductor_configs=dict(configs))
+                    if compile_cache:
+                        compile_cache.store(key, compiled)
+                compile_seconds[method] = round(time.perf_counter() - started, 3)
                 if method == "forward":
                     shutil.copyfile(compiled, package)
                 else:
                     _add_compiled_model(package, compiled, method)
+            report.compile = {"inductor_configs": configs, "seconds": compile_seconds}
+            if compile_cache:
+                report.compile["cache"] = {"directory": str(compile_cache.root), "hits": cache_hits}
         with stage("golden", "recording golden outputs"):
             golden_entries, extra_files = record_golden(lambda *xs: to_plain(inputs.call(module, xs)), specs, inputs.values,
                                                         golden_count, output_names or (), report.findings)

@@ -52,7 +52,8 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
            freeze: bool = True,
            golden: int = DEFAULT_GOLDEN_PAIRS,
            verify: bool = True,
-           progress: Callable[[str], None] | None = None) -> ExportReport:
+           progress: Callable[[str], None] | None = None,
+           inductor_configs: Mapping[str, Any] | None = None) -> ExportReport:
     """Exports `module` to a self-describing model file at `path`: TorchScript (.pt) or,
     with format="aoti", an AOTInductor package (.pt2).
 
@@ -68,6 +69,9 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
     format: "torchscript", or "aoti": torch.export with the same dynamic dimensions,
     compiled ahead of time by AOTInductor (`mode` and `freeze` do not apply; each
     method of method_specs becomes a compiled model of the package).
+    inductor_configs: format="aoti" only: Inductor settings on top of tsrt's defaults
+    (aoti.DEFAULT_INDUCTOR_CONFIGS, freezing on; {"freezing": False} turns it off).
+    The report's `compile` says what was used and the compile seconds per method.
     tolerance: the parity tolerance; by default fitted to the model (its float32
     noise, eager float32 vs float64, times a factor; see exporter/tolerance.py).
     golden: input/output pairs recorded from eager PyTorch (0: none).
@@ -84,6 +88,8 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
         raise ValueError(f"unknown export format '{format}'; expected one of {', '.join(FORMATS)}")
     if format == "aoti" and mode != "auto":
         raise ValueError(f"mode '{mode}' is a TorchScript capture mode; format 'aoti' always uses torch.export")
+    if inductor_configs and format != "aoti":
+        raise ValueError("inductor_configs apply to format 'aoti' (AOTInductor) only")
     if mode not in MODES:
         raise ValueError(f"unknown export mode '{mode}'; expected one of {', '.join(MODES)}")
     say = progress or (lambda _: None)
@@ -91,7 +97,7 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
     stage = Stages(report, say)
     try:
         return _export(module, example_inputs, path, mode, format, input_specs, dynamic, method_specs, output_names,
-                       tolerance, freeze, golden, verify, report, stage)
+                       tolerance, freeze, golden, verify, report, stage, inductor_configs)
     except (ExportError, UsageError):
         raise
     except Exception as error:  # noqa: BLE001 - every failure reaches the user as an ExportError
@@ -114,7 +120,8 @@ def _export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str
             mode: str, format: str, input_specs: Sequence[TensorSpec] | None,
             dynamic: Mapping[str, Sequence[int]] | None, method_specs: Mapping[str, Sequence[TensorSpec]] | None,
             output_names: Sequence[str] | None, tolerance: Tolerance | None, freeze: bool, golden: int,
-            verify: bool, report: ExportReport, stage: Stages) -> ExportReport:
+            verify: bool, report: ExportReport, stage: Stages,
+            inductor_configs: Mapping[str, Any] | None = None) -> ExportReport:
     module = module.eval()
     inputs = normalize_inputs(module, example_inputs, input_specs, dynamic)
     probe_dims = input_specs is None and dynamic is None
@@ -133,7 +140,8 @@ def _export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str
     if format == "aoti":
         return aoti.export_aoti(module, inputs, path, report, eager_output=eager_output,
                                 output_names=output_names, tolerance=tolerance, method_specs=method_specs,
-                                golden_count=golden, verify=verify, probe_dims=probe_dims, stage=stage)
+                                golden_count=golden, verify=verify, probe_dims=probe_dims, stage=stage,
+                                inductor_configs=inductor_configs)
     return _export_torchscript(module, inputs, path, mode, report, eager_output, raw_output, output_names,
                                tolerance, method_specs, freeze, golden, verify, probe_dims, stage)
 

@@ -30,6 +30,9 @@ class ExportReport:
     dynamic: dict[str, Any] = field(default_factory=dict)    # the dynamic dimensions found, per input
     rejected_path: str = ""  # where a file that failed verification was kept
     stopped_by: str = ""  # the error that stopped the export before any capture was judged
+    # .pt2 only: the Inductor settings the package was compiled with and the compile
+    # seconds per method ({"inductor_configs": {...}, "seconds": {"forward": 41.2}}).
+    compile: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         if self.rejected_path:
@@ -56,6 +59,11 @@ class ExportReport:
         if self.rejected_path:
             lines.append(f"  the file that failed verification was kept as {self.rejected_path}; "
                          f"nothing was written to {self.path}")
+        if self.compile.get("seconds"):
+            settings = ", ".join(f"{key}={value}" for key, value in self.compile["inductor_configs"].items())
+            lines.append("  compiled by AOTInductor in " + ", ".join(
+                f"{method} {seconds:.1f} s" for method, seconds in self.compile["seconds"].items())
+                + (f" ({settings})" if settings else ""))
         if self.timings:
             lines.append("  time: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in self.timings.items()))
         return "\n".join(lines)
