@@ -202,20 +202,37 @@ Directory find_directory(const File& file) {
 
 }  // namespace
 
+namespace {
+
+// The parts of an entry name between slashes (backslashes count as slashes), without
+// the empty and "." ones: what both the safety check and the normalisation walk.
+std::vector<std::string> entry_name_parts(const std::string& slashed) {
+  std::vector<std::string> parts;
+  for (size_t start = 0; start <= slashed.size();) {
+    const size_t end = std::min(slashed.find('/', start), slashed.size());
+    std::string part = slashed.substr(start, end - start);
+    start = end + 1;
+    if (!part.empty() && part != ".") parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
+std::string with_slashes(std::string name) {
+  std::replace(name.begin(), name.end(), '\\', '/');
+  return name;
+}
+
+}  // namespace
+
 std::string unsafe_entry_name(const std::string& name) {
   if (name.find('\0') != std::string::npos) return "holds a NUL byte";
-  std::string slashed = name;
-  std::replace(slashed.begin(), slashed.end(), '\\', '/');
+  const std::string slashed = with_slashes(name);
   if (!slashed.empty() && slashed[0] == '/') return "is absolute";
   if (slashed.size() >= 2 && slashed[1] == ':' && std::isalpha(static_cast<unsigned char>(slashed[0]))) {
     return "starts with a drive letter";
   }
   size_t depth = 0;
-  for (size_t start = 0; start <= slashed.size();) {
-    const size_t end = std::min(slashed.find('/', start), slashed.size());
-    const std::string part = slashed.substr(start, end - start);
-    start = end + 1;
-    if (part.empty() || part == ".") continue;
+  for (const std::string& part : entry_name_parts(slashed)) {
     if (part == "..") {
       if (depth == 0) return "climbs out of the archive";
       --depth;
@@ -229,13 +246,7 @@ std::string unsafe_entry_name(const std::string& name) {
 
 std::string normalize_entry_name(const std::string& name) {
   std::vector<std::string> parts;
-  std::string slashed = name;
-  std::replace(slashed.begin(), slashed.end(), '\\', '/');
-  for (size_t start = 0; start <= slashed.size();) {
-    const size_t end = std::min(slashed.find('/', start), slashed.size());
-    const std::string part = slashed.substr(start, end - start);
-    start = end + 1;
-    if (part.empty() || part == ".") continue;
+  for (const std::string& part : entry_name_parts(with_slashes(name))) {
     if (part == "..") {
       if (!parts.empty()) parts.pop_back();
     } else {
