@@ -382,8 +382,10 @@ BATCHED = ("mlp", "multi_io", "encoder", "cnn")
 
 @pytest.fixture(scope="module")
 def batched_server(serve_binary, zoo_dir) -> Iterator[Server]:
-    # A long delay (20 ms) so that the concurrent requests below surely meet in batches.
-    instance = Server(serve_binary, "--threads", "40", "--batch", "all", "--max-batch", "16", "--batch-delay-us", "20000",
+    # A long delay (200 ms) so that the concurrent requests below surely meet in batches,
+    # even on a loaded machine: at 20 ms the encoder's 24 requests (two lengths that
+    # cannot stack) arrived too far apart under load and all ran alone.
+    instance = Server(serve_binary, "--threads", "40", "--batch", "all", "--max-batch", "16", "--batch-delay-us", "200000",
                       *(f"{name}={zoo_dir / MODELS[name][1]}" for name in (*BATCHED, "mixed")))
     try:
         yield instance
