@@ -261,3 +261,8 @@ def test_a_model_that_cannot_run_in_float64_gets_an_estimated_tolerance():
     tolerance, info = fit_tolerance(model, lambda m, xs: m(*xs), [(torch.randn(4, 8) * 1000,)])
     assert "a float32 rounding of the inputs" in info["source"] and info["noise"] > 0
     assert tolerance.atol >= FLOOR.atol and all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_keyword_inputs_must_name_forwards_parameters(tmp_path):
+    with pytest.raises(ValueError, match=r"example inputs \['x'\] are not parameters of Conv2d.forward\(input\)"):
+        tsrt.export(nn.Conv2d(3, 4, 3).eval(), {"x": torch.randn(1, 3, 8, 8)}, tmp_path / "m.pt")

@@ -81,8 +81,15 @@ def normalize_inputs(module: torch.nn.Module, example_inputs: Sequence[Any] | Ma
     names: list[str] | None = None
     by_keyword = isinstance(example_inputs, Mapping)
     if by_keyword:
+        parameters = inspect.signature(module.forward).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        unknown = [name for name in example_inputs if name not in parameters]
+        if unknown and not takes_any:
+            raise UsageError(f"example inputs {unknown} are not parameters of "
+                             f"{type(module).__name__}.forward({', '.join(parameters)}); name each example "
+                             "input after the parameter it is for")
         # In forward's parameter order, so that positional calls (C++, script) line up.
-        order = [p for p in inspect.signature(module.forward).parameters if p in example_inputs]
+        order = [p for p in parameters if p in example_inputs]
         names = order + [n for n in example_inputs if n not in order]
         values = tuple(example_inputs[n] for n in names)
         # Keywords that are forward's leading parameters, in order, pass positionally.
