@@ -13,7 +13,6 @@ import struct
 import subprocess
 import sys
 import textwrap
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,8 @@ import tsrt
 from conftest import INFER
 from errors import raises_tsrt
 from tsrt.testing.fuzz import ESCAPE_PREFIX, Source
-from tsrt.testing.fuzz.pt2_mutators import S_IFCHR, S_IFLNK, entry_parts, with_entry_added, evil_names
+from tsrt.testing.fuzz.pt2_mutators import (S_IFCHR, S_IFLNK, entry_parts, evil_names, with_entry_added,
+                                            zeros_deflated)
 
 
 def infer(*args: str | Path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -162,12 +162,7 @@ def test_package_with_sources_only_is_refused(package, tmp_path):
 
 
 def bomb_entry(name: bytes, inflated: int, declared: int) -> tuple[bytes, bytes]:
-    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-    chunk = bytes(1 << 20)
-    payload = b"".join(compressor.compress(chunk) for _ in range(inflated >> 20)) + compressor.flush()
-    crc = 0
-    for _ in range(inflated >> 20):
-        crc = zlib.crc32(chunk, crc)
+    payload, crc = zeros_deflated(inflated)
     local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(payload), declared, len(name), 0)
     central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x031E, 20, 0, 8, 0, 0, crc, len(payload), declared,
                           len(name), 0, 0, 0, 0, 0, 0)

@@ -109,7 +109,7 @@ def mutate_non_utf8_name(rng: random.Random, source: Source) -> tuple[bytes, str
 
 
 @functools.lru_cache(maxsize=None)
-def _zeros_deflated(size: int) -> tuple[bytes, int]:
+def zeros_deflated(size: int) -> tuple[bytes, int]:
     """`size` zero bytes, raw-deflated (about 1/1000 of the size), and their CRC-32."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     chunk = bytes(1 << 20)
@@ -127,7 +127,7 @@ def mutate_zip_bomb(rng: random.Random, source: Source) -> tuple[bytes, str]:
     inflated = rng.choice([64 << 20, 256 << 20])
     name = f"{top}/extra/bomb{rng.randrange(100)}.bin"
     roll = rng.random()
-    payload, crc = _zeros_deflated(inflated)
+    payload, crc = zeros_deflated(inflated)
     declared = rng.choice([100, 4096, 1 << 20]) if roll < 0.6 else (1 << 32) - 1
     what = f"declares {declared} bytes" if roll < 0.6 else "declares 4 GiB"
     encoded = name.encode()
