@@ -87,7 +87,7 @@ def froze_decisions_in(finding: Finding) -> bool:
 
 
 def froze_decisions(capture: Capture) -> bool:
-    return any(f.stage == "trace" and _FROZEN_DECISION.search(f.message) for f in capture.findings)
+    return any(froze_decisions_in(finding) for finding in capture.findings)
 
 
 def script(module: torch.nn.Module) -> Capture:

@@ -72,14 +72,9 @@ def to_plain(output: Any) -> Any:
 
 
 def holds_cache(output: Any) -> bool:
-    """True when `output` holds a key/value cache object somewhere."""
-    if is_cache(output):
-        return True
-    if isinstance(output, dict):
-        return any(holds_cache(v) for v in output.values())
-    if isinstance(output, (tuple, list)):
-        return any(holds_cache(v) for v in output)
-    return False
+    """True when `output` holds a key/value cache object somewhere (flatten_outputs
+    stops at it: it is a leaf of the path rule)."""
+    return any(is_cache(leaf) for _, leaf in flatten_outputs(output))
 
 
 def tensor_leaves(output: Any) -> list[tuple[str, torch.Tensor]]:

@@ -84,7 +84,8 @@ def rejection(attempt: capture.Capture) -> str:
         failures = [f.message for f in attempt.findings if "failed" in f.message or attempt.mode == "mixed"]
         return f"{attempt.mode}: {failures[0] if failures else 'it failed'}"
     if attempt.diverged:
-        return f"{attempt.mode}: the {attempt.mode}d module {attempt.diverged}"
+        captured = {"trace": "traced", "script": "scripted"}.get(attempt.mode, attempt.mode)
+        return f"{attempt.mode}: the {captured} module {attempt.diverged}"
     frozen = [f for f in attempt.findings if capture.froze_decisions_in(f)]
     where = f" at {frozen[0].location}" if frozen and frozen[0].location else ""
     return f"{attempt.mode}: it froze Python control flow ({len(frozen)} TracerWarning(s), first{where})"
