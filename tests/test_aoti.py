@@ -400,8 +400,59 @@ def test_compile_cache_reuses_a_package_of_the_same_program(tmp_path, monkeypatc
 
 
 def test_compile_cache_key_covers_the_settings():
-    from tsrt.exporter.aoti import CompileCache
+    from tsrt.exporter.aoti_compile import CompileCache
 
     program = torch.export.export(nn.Linear(3, 2).eval(), (torch.randn(2, 3),))
     assert CompileCache.key(program, {"freezing": True}) == CompileCache.key(program, {"freezing": True})
     assert CompileCache.key(program, {"freezing": True}) != CompileCache.key(program, {"freezing": False})
+
+
+# ---- automatic dynamic dimensions (no dynamic=) ------------------------------------------
+
+
+def _small_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, 2)).eval()
+
+
+@pytest.fixture()
+def aoti_cache(monkeypatch):
+    monkeypatch.setenv("TSRT_AOTI_CACHE", str(ROOT / "build" / "aoti-cache"))
+
+
+def test_automatic_dims_vary_every_dimension_the_model_allows(tmp_path, aoti_cache):
+    module = _small_cnn()
+    report = export(module, (torch.randn(2, 3, 16, 16),), tmp_path / "cnn.pt2", format="aoti")
+    assert report.dynamic["summary"].startswith("input[0,2,3]")
+    assert not any("[dynamic]" in finding for finding in report.findings)
+    loaded = tsrt.load(tmp_path / "cnn.pt2")
+    for seed, shape in enumerate([(1, 3, 16, 16), (3, 3, 24, 20), (2, 3, 9, 31)]):
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            compare(loaded(x), module(x), 1e-5, 1e-4)
+
+
+def test_automatic_dims_past_the_budget_fall_back_to_the_batch(tmp_path, aoti_cache, monkeypatch):
+    """A model whose symbolic shapes explode costs the budget, not an export that never
+    ends: the package keeps the batch dynamic, and the report says why the rest is fixed."""
+    monkeypatch.setenv("TSRT_AOTI_DIMS_BUDGET", "0")
+    module = _small_cnn()
+    report = export(module, (torch.randn(2, 3, 16, 16),), tmp_path / "cnn.pt2", format="aoti")
+    assert report.dynamic["summary"].startswith("input[0] (the batch only")
+    assert any("with every dimension automatic did not finish in 0 s (TSRT_AOTI_DIMS_BUDGET)" in finding
+               for finding in report.findings), report.findings
+    assert report.verification and all(check["passed"] for check in report.verification)
+    loaded = tsrt.load(tmp_path / "cnn.pt2")
+    x = torch.randn(5, 3, 16, 16)
+    with torch.no_grad():
+        compare(loaded(x), module(x), 1e-5, 1e-4)
+    with raises_tsrt("invalid_argument", "expects size 16 in dimension 2"):
+        loaded(torch.randn(2, 3, 20, 16))
+
+
+def test_automatic_dims_budget_must_be_a_number(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSRT_AOTI_DIMS_BUDGET", "five minutes")
+    with pytest.raises(ValueError, match="TSRT_AOTI_DIMS_BUDGET='five minutes' is not a number of seconds"):
+        export(_small_cnn(), (torch.randn(2, 3, 16, 16),), tmp_path / "cnn.pt2", format="aoti")
+    assert not (tmp_path / "cnn.pt2").exists()

@@ -6,34 +6,33 @@ inside a .pt2 zip archive, and tsrt adds its metadata (tsrt.json) and golden pai
 as `extra/` records of that archive, where TorchScript files keep them too. The
 AOTInductor loader only reads `data/aotinductor/<model>/`, so it ignores them.
 
+Without dynamic= or input_specs, every dimension is left to torch.export's automatic
+dynamic shapes (Dim.AUTO), in a forked child under a time budget
+(AUTOMATIC_DIMS_BUDGET_SECONDS): past it, or when that attempt fails, the package is
+captured again with the batch dimension dynamic only, and a finding says so.
+
 When torch.export cannot capture the model (data-dependent control flow, a loop
 that fixes a dynamic size), the ExportError says where (file:line) and what to do.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
-import json
-import logging
 import os
-import platform
 import shutil
 import tempfile
-import time
-import warnings
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch.fx.experimental.symbolic_shapes import is_concrete_int
 
 from tsrt.contract import METADATA_FILE, encode_metadata
-from tsrt.exporter import output_file
+from tsrt.exporter import forked, output_file
+from tsrt.exporter.aoti_compile import compile_programs, inductor_configs_for, quiet_torch_logs
 from tsrt.exporter.golden import record_golden
-from tsrt.exporter.inputs import ExampleInputs
+from tsrt.exporter.inputs import ExampleInputs, UsageError
 from tsrt.exporter.metadata import build_metadata
 from tsrt.exporter.outputs import to_plain
 from tsrt.exporter.report import ExportError, ExportReport
@@ -41,64 +40,11 @@ from tsrt.exporter.verify import publish_verified
 from tsrt.source_location import user_frame
 from tsrt.spec import TensorSpec, Tolerance
 
-# Inductor settings every package is compiled with (docs/speed.md has the measurements).
-# freezing: the weights become constants of the compiled graph, so Inductor folds
-# them (batch norm into convolutions), pre-packs them for oneDNN / MKL and fuses
-# convolutions with what follows; without it they stay inputs of every call.
-DEFAULT_INDUCTOR_CONFIGS: dict[str, Any] = {"freezing": True}
-
-
-def inductor_configs_for(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """tsrt's defaults with the caller's settings on top ({"freezing": False} turns it off)."""
-    return {**DEFAULT_INDUCTOR_CONFIGS, **dict(overrides or {})}
-
-
-class CompileCache:
-    """Compiled packages by content: the key hashes the exported program as torch.export.save
-    writes it (graph, signature, dynamic ranges, weights), the Inductor settings, the torch
-    version and the CPU's instruction sets, so a hit is the package that compiling would
-    give. On only when TSRT_AOTI_CACHE names a directory; nothing is ever evicted. A
-    package taken from the cache is still verified against eager like a fresh one."""
-
-    ENVIRONMENT = "TSRT_AOTI_CACHE"
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    @classmethod
-    def from_environment(cls) -> "CompileCache | None":
-        root = os.environ.get(cls.ENVIRONMENT, "")
-        return cls(Path(root).expanduser()) if root else None
-
-    @staticmethod
-    def key(program: torch.export.ExportedProgram, configs: Mapping[str, Any]) -> str:
-        digest = hashlib.sha256(torch.__version__.encode())
-        digest.update(json.dumps(dict(configs), sort_keys=True, default=str).encode())
-        cpuinfo = Path("/proc/cpuinfo")
-        flags = next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "") \
-            if cpuinfo.exists() else platform.processor()
-        digest.update(flags.encode())
-        buffer = io.BytesIO()
-        torch.export.save(program, buffer)
-        # Every record but the two that differ between captures of the same program:
-        # a random serialization id, and the example inputs' values.
-        with zipfile.ZipFile(buffer) as archive:
-            for name in sorted(archive.namelist()):
-                if not name.endswith(".data/serialization_id") and "/sample_inputs/" not in name:
-                    digest.update(name.encode())
-                    digest.update(archive.read(name))
-        return digest.hexdigest()[:32]
-
-    def lookup(self, key: str) -> Path | None:
-        path = self.root / f"{key}.pt2"
-        return path if path.exists() else None
-
-    def store(self, key: str, compiled: Path) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        target = self.root / f"{key}.pt2"
-        partial = target.with_name(f"{target.stem}.{os.getpid()}.partial")  # renamed when whole
-        shutil.copyfile(compiled, partial)
-        partial.replace(target)
+# Without dynamic=, torch.export makes every dimension it can symbolic (Dim.AUTO). On
+# some models that explodes: a Swin transformer's padded windows keep torch.export in
+# sympy for minutes. The attempt runs forked under this budget; past it the package
+# is exported with the batch dimension dynamic only, and the report says so.
+AUTOMATIC_DIMS_BUDGET_SECONDS = 300.0
 
 
 def explain_export_failure(error: BaseException) -> list[str]:
@@ -124,24 +70,6 @@ def explain_export_failure(error: BaseException) -> list[str]:
         findings.append("[fix] see torch.export's message above; TorchScript (--format torchscript) may capture "
                         "what torch.export cannot")
     return findings
-
-
-@contextlib.contextmanager
-def _quiet_torch_logs():
-    """Silences torch's own warnings and the graph dumps it prints to stderr on a failed
-    capture: what matters reaches the user through ExportError's findings."""
-    loggers = [logging.getLogger(name) for name in ("torch.fx.experimental.symbolic_shapes", "torch._export",
-                                                    "torch.export", "torch._dynamo", "torch._inductor")]
-    levels = [logger.level for logger in loggers]
-    try:
-        for logger in loggers:
-            logger.setLevel(logging.ERROR)
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore", FutureWarning)
-            yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
 
 
 def _export_inputs(specs: Sequence[TensorSpec], example_inputs: tuple, findings: list[str]) -> tuple:
@@ -177,19 +105,6 @@ class _Method(torch.nn.Module):
 
     def forward(self, *inputs: Any) -> Any:
         return getattr(self.module, self.name)(*inputs)
-
-
-def _add_compiled_model(package: Path, compiled: Path, name: str) -> None:
-    """Moves the one model of the package `compiled` into `package` as model `name`:
-    a package holds several models, each under data/aotinductor/<name>/, and the
-    loader picks one by name. aoti_compile_and_package names its model "model"."""
-    with zipfile.ZipFile(compiled) as source, zipfile.ZipFile(package, "a", compression=zipfile.ZIP_STORED) as target:
-        source_root = source.namelist()[0].split("/", 1)[0]
-        target_root = target.namelist()[0].split("/", 1)[0]
-        prefix = f"{source_root}/data/aotinductor/model/"
-        for info in source.infolist():
-            if info.filename.startswith(prefix):
-                target.writestr(f"{target_root}/data/aotinductor/{name}/{info.filename[len(prefix):]}", source.read(info))
 
 
 def _add_extra_files(path: Path, files: Mapping[str, bytes]) -> None:
@@ -230,32 +145,118 @@ def _automatic_dims(program: torch.export.ExportedProgram, specs: Sequence[Tenso
     return tuple(result)
 
 
+@dataclass
+class _Built:
+    """A compiled package and what capturing it found: the input specs (with the
+    dimensions torch.export kept symbolic) and the program's range constraints."""
+
+    package: Path
+    specs: tuple[TensorSpec, ...]
+    range_constraints: dict[str, str]
+
+
 def export_aoti(module: torch.nn.Module, inputs: ExampleInputs, path: str | Path, report: ExportReport, *,
                 eager_output: Any, output_names: Sequence[str] | None, tolerance: Tolerance,
                 method_specs: Mapping[str, Sequence[TensorSpec]] | None, golden_count: int, verify: bool,
                 probe_dims: bool, stage: Any, inductor_configs: Mapping[str, Any] | None = None) -> ExportReport:
     """tsrt.export(..., format="aoti"); see export() for the arguments."""
     configs = inductor_configs_for(inductor_configs)
+    methods = {"forward": inputs.specs, **dict(method_specs or {})}
+    with output_file.staged(path) as package, tempfile.TemporaryDirectory() as scratch:
+        def build(automatic: bool) -> _Built:
+            return _capture_and_compile(module, inputs, methods, configs, report, stage, Path(scratch), automatic)
+
+        built = _build_automatic(build, report) if probe_dims else None
+        if built is None:
+            built = build(automatic=False)
+            if probe_dims:
+                report.dynamic = {"summary": f"{_varying(built.specs)} (the batch only: the automatic attempt "
+                                             "did not finish, see the findings)"}
+        inputs.specs = specs = built.specs
+        shutil.copyfile(built.package, package)
+        with stage("golden", "recording golden outputs"):
+            golden_entries, extra_files = record_golden(lambda *xs: to_plain(inputs.call(module, xs)), specs, inputs.values,
+                                                        golden_count, output_names or (), report.findings)
+        metadata = build_metadata(module, report, specs, output_names, eager_output, tolerance, method_specs,
+                                  golden_entries, format="aoti", range_constraints=built.range_constraints)
+        extra_files[METADATA_FILE] = encode_metadata(metadata)
+        _add_extra_files(package, extra_files)
+        # A package runs only on the device it was compiled for: that of the example inputs.
+        device = next((str(x.device) for x in inputs.values if x.device.type != "cpu"), "cpu")
+        publish_verified(package, path, report, verify and bool(golden_entries), device, stage)
+    return report
+
+
+def automatic_dims_budget() -> float:
+    """Seconds the automatic-dimensions attempt may take: TSRT_AOTI_DIMS_BUDGET or the default."""
+    value = os.environ.get("TSRT_AOTI_DIMS_BUDGET", "")
+    try:
+        return float(value) if value else AUTOMATIC_DIMS_BUDGET_SECONDS
+    except ValueError:
+        raise UsageError(f"TSRT_AOTI_DIMS_BUDGET={value!r} is not a number of seconds") from None
+
+
+def _build_automatic(build: Callable[[bool], _Built], report: ExportReport) -> _Built | None:
+    """build(automatic=True) within the budget, in a forked child where the platform
+    allows, so that a model whose symbolic shapes explode (minutes of sympy in
+    torch.export, a compile that does not end) costs a bounded time; None when it did
+    not finish or failed, with a finding that says so."""
+    if not forked.available():
+        return build(True)
+    budget = automatic_dims_budget()
+    attempt = forked.run(lambda: (build(True), report), seconds=budget)
+    if attempt.ok:
+        built, child_report = attempt.value
+        vars(report).update(vars(child_report))
+        return built
+    report.findings.append(
+        f"[dynamic] torch.export and AOTInductor with every dimension automatic {attempt.problem}"
+        f"{' (TSRT_AOTI_DIMS_BUDGET)' if attempt.timed_out else ''}; exported with the batch dimension "
+        "dynamic only: pass dynamic= to name the dimensions that must vary")
+    report.timings["automatic_dims_attempt"] = round(attempt.seconds, 3)
+    return None
+
+
+def _capture_and_compile(module: torch.nn.Module, inputs: ExampleInputs, methods: Mapping[str, Sequence[TensorSpec]],
+                         configs: Mapping[str, Any], report: ExportReport, stage: Any, scratch: Path,
+                         automatic: bool) -> _Built:
+    programs = _capture(module, inputs, methods, report, stage, automatic)
+    program = programs["forward"]
     specs = inputs.specs
-    methods = {"forward": specs, **dict(method_specs or {})}
+    if automatic:
+        specs = _automatic_dims(program, specs)
+        report.dynamic = {"summary": f"{_varying(specs)} (torch.export's automatic dynamic shapes)"}
+    report.mode = "torch.export"
+    report.reason = f"torch.export captured {', '.join(programs)}; AOTInductor compiled it ahead of time"
+    package = compile_programs(programs, configs, report, stage, scratch / ("automatic" if automatic else "declared"))
+    return _Built(package, specs, {str(symbol): str(bounds) for symbol, bounds in program.range_constraints.items()})
+
+
+def _varying(specs: Sequence[TensorSpec]) -> str:
+    return ", ".join(f"{s.name}[{','.join(map(str, s.dynamic_dims))}]" for s in specs if s.dynamic_dims) or "none"
+
+
+def _capture(module: torch.nn.Module, inputs: ExampleInputs, methods: Mapping[str, Sequence[TensorSpec]],
+             report: ExportReport, stage: Any, automatic: bool) -> dict[str, torch.export.ExportedProgram]:
+    """torch.export of forward and of each extra method."""
     programs = {}
     with stage("torch.export", "capturing with torch.export (dynamic dimensions: " + (
-            "automatic" if probe_dims else
-            ", ".join(f"{s.name}:{','.join(map(str, s.dynamic_dims))}" for s in specs if s.dynamic_dims) or "none")
-            + ")"):
+            "automatic" if automatic else
+            ", ".join(f"{s.name}:{','.join(map(str, s.dynamic_dims))}" for s in inputs.specs if s.dynamic_dims)
+            or "none") + ")"):
         for method, method_inputs in methods.items():
             example = inputs.values if method == "forward" else \
                 tuple(spec.random(torch.Generator().manual_seed(0)) for spec in method_inputs)
             example = _export_inputs(method_inputs, example, report.findings)
             try:
-                with _quiet_torch_logs():
+                with quiet_torch_logs():
                     if method == "forward":
                         # Keyword inputs are passed on as keywords, in forward's order: the
                         # package takes them positionally in that order, as the metadata lists them.
                         captured = _PlainOutputs(module, inputs.names if inputs.by_keyword else None)
                         # The wrapper takes *inputs: one entry holding every input's dims.
                         programs[method] = torch.export.export(
-                            captured, example, dynamic_shapes=(_dynamic_shapes(method_inputs, probe_dims),),
+                            captured, example, dynamic_shapes=(_dynamic_shapes(method_inputs, automatic),),
                             strict=False)
                     else:
                         # The wrapper takes *inputs: one entry holding every input's dims.
@@ -268,54 +269,4 @@ def export_aoti(module: torch.nn.Module, inputs: ExampleInputs, path: str | Path
                     report.findings.append(f"[torch.export] in method {method}")
                 report.findings.extend(explain_export_failure(error))
                 raise ExportError(report) from error
-    program = programs["forward"]
-    if probe_dims:
-        specs = inputs.specs = _automatic_dims(program, specs)
-        varying = [f"{s.name}[{','.join(map(str, s.dynamic_dims))}]" for s in specs if s.dynamic_dims]
-        report.dynamic = {"summary": (", ".join(varying) or "none") + " (torch.export's automatic dynamic shapes)"}
-    report.mode = "torch.export"
-    report.reason = f"torch.export captured {', '.join(programs)}; AOTInductor compiled it ahead of time"
-
-    with output_file.staged(path) as package, tempfile.TemporaryDirectory() as scratch:
-        with stage("aoti_compile", "compiling with AOTInductor (tens of seconds; minutes for large models)"):
-            compile_seconds, cache_hits = {}, []
-            compile_cache = CompileCache.from_environment()
-            for method, method_program in programs.items():
-                # aoti_compile_and_package insists on a .pt2 name; each extra method is
-                # compiled on its own and moved into the forward package.
-                compiled = Path(scratch) / f"{method}.pt2"
-                started = time.perf_counter()
-                key = compile_cache.key(method_program, configs) if compile_cache else ""
-                cached = compile_cache.lookup(key) if compile_cache else None
-                if cached:
-                    shutil.copyfile(cached, compiled)
-                    cache_hits.append(method)
-                else:
-                    # Under no_grad: Inductor applies freezing only with grad disabled (compile_fx),
-                    # and silently compiles an unfrozen package otherwise.
-                    with _quiet_torch_logs(), torch.no_grad():
-                        torch._inductor.aoti_compile_and_package(method_program, package_path=str(compiled),
-                                                                 inductor_configs=dict(configs))
-                    if compile_cache:
-                        compile_cache.store(key, compiled)
-                compile_seconds[method] = round(time.perf_counter() - started, 3)
-                if method == "forward":
-                    shutil.copyfile(compiled, package)
-                else:
-                    _add_compiled_model(package, compiled, method)
-            report.compile = {"inductor_configs": configs, "seconds": compile_seconds}
-            if compile_cache:
-                report.compile["cache"] = {"directory": str(compile_cache.root), "hits": cache_hits}
-        with stage("golden", "recording golden outputs"):
-            golden_entries, extra_files = record_golden(lambda *xs: to_plain(inputs.call(module, xs)), specs, inputs.values,
-                                                        golden_count, output_names or (), report.findings)
-        metadata = build_metadata(module, report, specs, output_names, eager_output, tolerance, method_specs,
-                                  golden_entries, format="aoti",
-                                  range_constraints={str(symbol): str(bounds)
-                                                     for symbol, bounds in program.range_constraints.items()})
-        extra_files[METADATA_FILE] = encode_metadata(metadata)
-        _add_extra_files(package, extra_files)
-        # A package runs only on the device it was compiled for: that of the example inputs.
-        device = next((str(x.device) for x in inputs.values if x.device.type != "cpu"), "cpu")
-        publish_verified(package, path, report, verify and bool(golden_entries), device, stage)
-    return report
+    return programs

@@ -70,7 +70,7 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str,
     compiled ahead of time by AOTInductor (`mode` and `freeze` do not apply; each
     method of method_specs becomes a compiled model of the package).
     inductor_configs: format="aoti" only: Inductor settings on top of tsrt's defaults
-    (aoti.DEFAULT_INDUCTOR_CONFIGS, freezing on; {"freezing": False} turns it off).
+    (tsrt.exporter.aoti_compile.DEFAULT_INDUCTOR_CONFIGS, freezing on; {"freezing": False} turns it off).
     The report's `compile` says what was used and the compile seconds per method.
     tolerance: the parity tolerance; by default fitted to the model (its float32
     noise, eager float32 vs float64, times a factor; see exporter/tolerance.py).

@@ -1,0 +1,149 @@
+"""Compiling exported programs with AOTInductor into one package, with tsrt's Inductor
+settings, and the optional compile cache (TSRT_AOTI_CACHE)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import platform
+import shutil
+import time
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from tsrt.exporter.report import ExportReport
+
+# Inductor settings every package is compiled with (docs/speed.md has the measurements).
+# freezing: the weights become constants of the compiled graph, so Inductor folds
+# them (batch norm into convolutions), pre-packs them for oneDNN / MKL and fuses
+# convolutions with what follows; without it they stay inputs of every call.
+DEFAULT_INDUCTOR_CONFIGS: dict[str, Any] = {"freezing": True}
+
+
+def inductor_configs_for(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """tsrt's defaults with the caller's settings on top ({"freezing": False} turns it off)."""
+    return {**DEFAULT_INDUCTOR_CONFIGS, **dict(overrides or {})}
+
+
+@contextlib.contextmanager
+def quiet_torch_logs():
+    """Silences torch's own warnings and the graph dumps it prints to stderr on a failed
+    capture: what matters reaches the user through ExportError's findings."""
+    loggers = [logging.getLogger(name) for name in ("torch.fx.experimental.symbolic_shapes", "torch._export",
+                                                    "torch.export", "torch._dynamo", "torch._inductor")]
+    levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+class CompileCache:
+    """Compiled packages by content: the key hashes the exported program as torch.export.save
+    writes it (graph, signature, dynamic ranges, weights), the Inductor settings, the torch
+    version and the CPU's instruction sets, so a hit is the package that compiling would
+    give. On only when TSRT_AOTI_CACHE names a directory; nothing is ever evicted. A
+    package taken from the cache is still verified against eager like a fresh one."""
+
+    ENVIRONMENT = "TSRT_AOTI_CACHE"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def from_environment(cls) -> "CompileCache | None":
+        root = os.environ.get(cls.ENVIRONMENT, "")
+        return cls(Path(root).expanduser()) if root else None
+
+    @staticmethod
+    def key(program: torch.export.ExportedProgram, configs: Mapping[str, Any]) -> str:
+        digest = hashlib.sha256(torch.__version__.encode())
+        digest.update(json.dumps(dict(configs), sort_keys=True, default=str).encode())
+        cpuinfo = Path("/proc/cpuinfo")
+        flags = next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "") \
+            if cpuinfo.exists() else platform.processor()
+        digest.update(flags.encode())
+        buffer = io.BytesIO()
+        torch.export.save(program, buffer)
+        # Every record but the two that differ between captures of the same program:
+        # a random serialization id, and the example inputs' values.
+        with zipfile.ZipFile(buffer) as archive:
+            for name in sorted(archive.namelist()):
+                if not name.endswith(".data/serialization_id") and "/sample_inputs/" not in name:
+                    digest.update(name.encode())
+                    digest.update(archive.read(name))
+        return digest.hexdigest()[:32]
+
+    def lookup(self, key: str) -> Path | None:
+        path = self.root / f"{key}.pt2"
+        return path if path.exists() else None
+
+    def store(self, key: str, compiled: Path) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        target = self.root / f"{key}.pt2"
+        partial = target.with_name(f"{target.stem}.{os.getpid()}.partial")  # renamed when whole
+        shutil.copyfile(compiled, partial)
+        partial.replace(target)
+
+
+def compile_programs(programs: Mapping[str, torch.export.ExportedProgram], configs: Mapping[str, Any], report: ExportReport,
+             stage: Any, scratch: Path) -> Path:
+    """One package holding every method's compiled model; its path under `scratch`."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    package = scratch / "package.pt2"
+    with stage("aoti_compile", "compiling with AOTInductor (tens of seconds; minutes for large models)"):
+        compile_seconds, cache_hits = {}, []
+        compile_cache = CompileCache.from_environment()
+        for method, method_program in programs.items():
+            # aoti_compile_and_package insists on a .pt2 name; each extra method is
+            # compiled on its own and moved into the forward package.
+            compiled = scratch / f"{method}.pt2"
+            started = time.perf_counter()
+            key = compile_cache.key(method_program, configs) if compile_cache else ""
+            cached = compile_cache.lookup(key) if compile_cache else None
+            if cached:
+                shutil.copyfile(cached, compiled)
+                cache_hits.append(method)
+            else:
+                # Under no_grad: Inductor applies freezing only with grad disabled (compile_fx),
+                # and silently compiles an unfrozen package otherwise.
+                with quiet_torch_logs(), torch.no_grad():
+                    torch._inductor.aoti_compile_and_package(method_program, package_path=str(compiled),
+                                                             inductor_configs=dict(configs))
+                if compile_cache:
+                    compile_cache.store(key, compiled)
+            compile_seconds[method] = round(time.perf_counter() - started, 3)
+            if method == "forward":
+                shutil.copyfile(compiled, package)
+            else:
+                add_compiled_model(package, compiled, method)
+        report.compile = {"inductor_configs": configs, "seconds": compile_seconds}
+        if compile_cache:
+            report.compile["cache"] = {"directory": str(compile_cache.root), "hits": cache_hits}
+    return package
+
+
+def add_compiled_model(package: Path, compiled: Path, name: str) -> None:
+    """Moves the one model of the package `compiled` into `package` as model `name`:
+    a package holds several models, each under data/aotinductor/<name>/, and the
+    loader picks one by name. aoti_compile_and_package names its model "model"."""
+    with zipfile.ZipFile(compiled) as source, zipfile.ZipFile(package, "a", compression=zipfile.ZIP_STORED) as target:
+        source_root = source.namelist()[0].split("/", 1)[0]
+        target_root = target.namelist()[0].split("/", 1)[0]
+        prefix = f"{source_root}/data/aotinductor/model/"
+        for info in source.infolist():
+            if info.filename.startswith(prefix):
+                target.writestr(f"{target_root}/data/aotinductor/{name}/{info.filename[len(prefix):]}", source.read(info))
