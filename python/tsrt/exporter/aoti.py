@@ -166,7 +166,7 @@ def export_aoti(module: torch.nn.Module, inputs: ExampleInputs, path: str | Path
         def build(automatic: bool) -> _Built:
             return _capture_and_compile(module, inputs, methods, configs, report, stage, Path(scratch), automatic)
 
-        built = _build_automatic(build, report) if probe_dims else None
+        built = _build_automatic(build, report, stage) if probe_dims else None
         if built is None:
             built = build(automatic=False)
             if probe_dims:
@@ -196,7 +196,7 @@ def automatic_dims_budget() -> float:
         raise UsageError(f"TSRT_AOTI_DIMS_BUDGET={value!r} is not a number of seconds") from None
 
 
-def _build_automatic(build: Callable[[bool], _Built], report: ExportReport) -> _Built | None:
+def _build_automatic(build: Callable[[bool], _Built], report: ExportReport, stage: Any) -> _Built | None:
     """build(automatic=True) within the budget, in a forked child where the platform
     allows, so that a model whose symbolic shapes explode (minutes of sympy in
     torch.export, a compile that does not end) costs a bounded time; None when it did
@@ -204,6 +204,8 @@ def _build_automatic(build: Callable[[bool], _Built], report: ExportReport) -> _
     if not forked.available():
         return build(True)
     budget = automatic_dims_budget()
+    stage.say(f"trying every dimension automatic: torch.export and AOTInductor in a child process, at most "
+              f"{budget:.0f} s")
     attempt = forked.run(lambda: (build(True), report), seconds=budget)
     if attempt.ok:
         built, child_report = attempt.value
