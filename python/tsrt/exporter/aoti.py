@@ -17,6 +17,7 @@ that fixes a dynamic size), the ExportError says where (file:line) and what to d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
+import torch.fx.experimental._config as fx_config
 from torch.fx.experimental.symbolic_shapes import is_concrete_int
 
 from tsrt.contract import METADATA_FILE, encode_metadata
@@ -72,16 +74,18 @@ def explain_export_failure(error: BaseException) -> list[str]:
     return findings
 
 
-def _export_inputs(specs: Sequence[TensorSpec], example_inputs: tuple, findings: list[str]) -> tuple:
-    """The example inputs, with dynamic dimensions of size 0 or 1 regrown to 2:
-    torch.export specialises such sizes and would refuse to keep them dynamic."""
-    small = {s.name: {d: 2 for d in s.dynamic_dims if s.shape[d] < 2 and d < len(s.shape)} for s in specs}
-    if not any(small.values()):
-        return example_inputs
-    findings.append("example inputs regrown to size 2 on dynamic dimensions of size 0/1 for torch.export, "
-                    "which specialises those sizes; the package still runs at size 1")
-    generator = torch.Generator().manual_seed(0)
-    return tuple(spec.random(generator, small[spec.name]) for spec in specs)
+def _size_oblivious(specs: Sequence[TensorSpec], findings: list[str]) -> contextlib.AbstractContextManager:
+    """torch.export specialises sizes 0 and 1, and would refuse to keep such a dimension of
+    the example dynamic. Regrowing the example to 2 is not safe: the program then holds
+    guards such as `batch != 1` that the compiled package does not check (RAFT at batch 1
+    gave answers off by 1.5). Size-oblivious capture keeps the user's example and does
+    not assume the size is 1 or not; export then verifies the package at that size."""
+    small = [f"{s.name}[{d}]" for s in specs for d in s.dynamic_dims if d < len(s.shape) and s.shape[d] < 2]
+    if not small:
+        return contextlib.nullcontext()
+    findings.append(f"dynamic dimension(s) of size 0/1 in the example ({', '.join(small)}): captured "
+                    "size-obliviously, so that torch.export keeps them dynamic")
+    return fx_config.patch(backed_size_oblivious=True)
 
 
 def _dynamic_shapes(specs: Sequence[TensorSpec], automatic: bool = False) -> tuple:
@@ -249,9 +253,8 @@ def _capture(module: torch.nn.Module, inputs: ExampleInputs, methods: Mapping[st
         for method, method_inputs in methods.items():
             example = inputs.values if method == "forward" else \
                 tuple(spec.random(torch.Generator().manual_seed(0)) for spec in method_inputs)
-            example = _export_inputs(method_inputs, example, report.findings)
             try:
-                with quiet_torch_logs():
+                with quiet_torch_logs(), _size_oblivious(method_inputs, report.findings):
                     if method == "forward":
                         # Keyword inputs are passed on as keywords, in forward's order: the
                         # package takes them positionally in that order, as the metadata lists them.
