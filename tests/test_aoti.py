@@ -456,3 +456,51 @@ def test_automatic_dims_budget_must_be_a_number(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="TSRT_AOTI_DIMS_BUDGET='five minutes' is not a number of seconds"):
         export(_small_cnn(), (torch.randn(2, 3, 16, 16),), tmp_path / "cnn.pt2", format="aoti")
     assert not (tmp_path / "cnn.pt2").exists()
+
+
+def test_a_dynamic_package_that_does_not_match_eager_is_compiled_again_fixed(tmp_path, aoti_cache, monkeypatch):
+    """Inductor can miscompile a model with symbolic sizes (RAFT with a dynamic batch: off by
+    1.5 at the example). Dimensions nobody declared stay dynamic only where the package
+    matches eager: otherwise export compiles again with the example's shapes fixed."""
+    from tsrt.exporter import aoti
+    from tsrt.exporter.verify import VerificationFailed
+
+    real_verify = aoti.verify_in_cpp
+    calls = []
+
+    def verify_failing_the_dynamic_package(path, device="cpu"):
+        dynamic = tsrt.load(path).signature("forward")["inputs"][0]["spec"]["dynamic_dims"]
+        calls.append(tuple(dynamic))
+        if dynamic:
+            raise VerificationFailed("the saved model does not match eager PyTorch when run by libtsrt: output: "
+                                     "max abs 1.5 outside atol 1e-05")
+        return real_verify(path, device)
+
+    monkeypatch.setattr(aoti, "verify_in_cpp", verify_failing_the_dynamic_package)
+    module = _small_cnn()
+    report = export(module, (torch.randn(2, 3, 16, 16),), tmp_path / "cnn.pt2", format="aoti")
+    assert calls == [(0, 2, 3)], "the fixed package is verified by publish, not by the dynamic check"
+    assert report.dynamic["summary"].startswith("none (fixed")
+    assert any(finding.startswith("[dynamic] the package compiled with input[0,2,3] dynamic does not match eager "
+                                  "(the saved model does not match") for finding in report.findings), report.findings
+    assert report.verification and all(check["passed"] for check in report.verification)
+    loaded = tsrt.load(tmp_path / "cnn.pt2")
+    assert loaded.signature("forward")["inputs"][0]["spec"]["dynamic_dims"] == []
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        compare(loaded(x), module(x), 1e-5, 1e-4)
+
+
+def test_a_declared_dynamic_dimension_is_never_dropped_silently(tmp_path, aoti_cache, monkeypatch):
+    """With dynamic= the user decided: a package that does not match is rejected, not refixed."""
+    from tsrt.exporter import aoti, verify
+    from tsrt.exporter.verify import VerificationFailed
+
+    def failing(path, device="cpu"):
+        raise VerificationFailed("the saved model does not match eager PyTorch when run by libtsrt: output: max abs 1.5")
+
+    monkeypatch.setattr(aoti, "verify_in_cpp", failing)
+    monkeypatch.setattr(verify, "verify_in_cpp", failing)
+    with pytest.raises(ExportError, match="does not match eager"):
+        export(_small_cnn(), (torch.randn(2, 3, 16, 16),), tmp_path / "cnn.pt2", format="aoti", dynamic={"input": [0]})
+    assert not (tmp_path / "cnn.pt2").exists() and (tmp_path / "cnn.rejected.pt2").exists()
