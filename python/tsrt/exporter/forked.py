@@ -9,7 +9,9 @@ the caller carries on with a cheaper plan.
 
 The child runs with one intra-op thread: GNU OpenMP's thread pool does not survive
 fork (a parallel region in the child would wait for threads that are not there), and
-with one thread ATen runs every loop inline.
+with one thread ATen runs every loop inline. Only the forking thread exists in the
+child: should another thread of the caller hold a lock the step needs, the child waits
+until the deadline, which is why every forked step has one.
 """
 
 from __future__ import annotations
