@@ -504,3 +504,25 @@ def test_a_declared_dynamic_dimension_is_never_dropped_silently(tmp_path, aoti_c
     with pytest.raises(ExportError, match="does not match eager"):
         export(_small_cnn(), (torch.randn(2, 3, 16, 16),), tmp_path / "cnn.pt2", format="aoti", dynamic={"input": [0]})
     assert not (tmp_path / "cnn.pt2").exists() and (tmp_path / "cnn.rejected.pt2").exists()
+
+
+def test_a_package_that_fails_on_a_golden_input_is_rejected_like_a_wrong_answer(tmp_path, aoti_cache, monkeypatch):
+    """RAFT's miscompiled package raised in C++ at the golden batch 2: that is a failed
+    verification (the file is kept as .rejected), not an error that escapes export."""
+    from tsrt.exporter import verify
+
+    real_load = verify.load
+
+    class FailsOnGolden:
+        def __init__(self, path, device="cpu"):
+            self.model = real_load(path, device=device)
+
+        def verify(self):
+            self.model.run("forward", torch.randn(2, 5, 16, 16))  # wrong channels: a real tsrt.Error
+
+    monkeypatch.setattr(verify, "load", FailsOnGolden)
+    with pytest.raises(ExportError) as info:
+        export(_small_cnn(), (torch.randn(2, 3, 16, 16),), tmp_path / "cnn.pt2", format="aoti", dynamic={"input": [0]})
+    assert any(finding.startswith("[verify] the saved model fails in C++ on its golden inputs, where eager "
+                                  "PyTorch runs: ") for finding in info.value.report.findings), info.value.report.findings
+    assert not (tmp_path / "cnn.pt2").exists() and (tmp_path / "cnn.rejected.pt2").exists()

@@ -8,6 +8,8 @@ from typing import Any
 
 from tsrt.exporter import output_file
 from tsrt.exporter.report import ExportError, ExportReport
+from tsrt._C import Error
+from tsrt.capture import first_line
 from tsrt.model import load
 
 
@@ -18,7 +20,12 @@ class VerificationFailed(Exception):
 def verify_in_cpp(path: str | Path, device: str = "cpu") -> list[dict]:
     """Loads `path` with libtsrt on `device` and compares it with its golden outputs;
     returns one dict per golden output (pair, path, passed, max_abs, max_rel, detail)."""
-    checks = load(str(path), device=device).verify()
+    model = load(str(path), device=device)
+    try:
+        checks = model.verify()
+    except Error as error:  # it fails on a golden input eager ran: as wrong as a wrong answer
+        raise VerificationFailed(f"the saved model fails in C++ on its golden inputs, where eager PyTorch "
+                                 f"runs: {first_line(error)}") from None
     failed = [c for c in checks if not c["passed"]]
     if failed:
         details = "; ".join(f"{c['path']}: max abs {c['max_abs']:.3g} {c['detail']}" for c in failed)
