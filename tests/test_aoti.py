@@ -479,10 +479,13 @@ def test_a_dynamic_package_that_does_not_match_eager_is_compiled_again_fixed(tmp
     monkeypatch.setattr(aoti, "verify_in_cpp", verify_failing_the_dynamic_package)
     module = _small_cnn()
     report = export(module, (torch.randn(2, 3, 16, 16),), tmp_path / "cnn.pt2", format="aoti")
-    assert calls == [(0, 2, 3)], "the fixed package is verified by publish, not by the dynamic check"
+    assert calls == [(0, 2, 3), ()], "the fixed package must be verified too"
     assert report.dynamic["summary"].startswith("none (fixed")
-    assert any(finding.startswith("[dynamic] the package compiled with input[0,2,3] dynamic does not match eager "
-                                  "(the saved model does not match") for finding in report.findings), report.findings
+    assert any(finding.startswith("[verify] compiled with input[0,2,3] dynamic dimensions and freezing on, the "
+                                  "package does not match eager (the saved model does not match eager PyTorch")
+               and finding.endswith(": compiling again with the example's shapes fixed")
+               for finding in report.findings), report.findings
+    assert report.compile["inductor_configs"]["freezing"] is True
     assert report.verification and all(check["passed"] for check in report.verification)
     loaded = tsrt.load(tmp_path / "cnn.pt2")
     assert loaded.signature("forward")["inputs"][0]["spec"]["dynamic_dims"] == []
@@ -526,3 +529,39 @@ def test_a_package_that_fails_on_a_golden_input_is_rejected_like_a_wrong_answer(
     assert any(finding.startswith("[verify] the saved model fails in C++ on its golden inputs, where eager "
                                   "PyTorch runs: ") for finding in info.value.report.findings), info.value.report.findings
     assert not (tmp_path / "cnn.pt2").exists() and (tmp_path / "cnn.rejected.pt2").exists()
+
+
+def test_a_frozen_package_that_does_not_match_is_compiled_again_without_freezing(tmp_path, aoti_cache, monkeypatch):
+    """Freezing is tsrt's choice, not the caller's: kept only where the package matches."""
+    from tsrt.exporter import aoti
+    from tsrt.exporter.verify import VerificationFailed
+
+    real_verify = aoti.verify_in_cpp
+    calls = []
+
+    def fail_first(path, device="cpu"):
+        calls.append(path)
+        if len(calls) == 1:
+            raise VerificationFailed("the saved model does not match eager PyTorch when run by libtsrt: output: max abs 1.5")
+        return real_verify(path, device)
+
+    monkeypatch.setattr(aoti, "verify_in_cpp", fail_first)
+    module = _small_cnn()
+    report = export(module, (torch.randn(2, 3, 16, 16),), tmp_path / "cnn.pt2", format="aoti", dynamic={"input": [0]})
+    assert len(calls) == 1, "the last settings are verified by publishing, as any package"
+    assert report.verification and all(check["passed"] for check in report.verification)
+    assert report.compile["inductor_configs"]["freezing"] is False
+    assert any(finding.startswith("[verify] compiled with input[0] dynamic dimensions and freezing on") and
+               finding.endswith("compiling again without freezing") for finding in report.findings), report.findings
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        compare(tsrt.load(tmp_path / "cnn.pt2")(x), module(x), 1e-5, 1e-4)
+
+
+def test_freezing_the_caller_asked_for_is_not_dropped(tmp_path, aoti_cache, monkeypatch):
+    from tsrt.exporter import aoti
+
+    monkeypatch.setattr(aoti, "verify_in_cpp", lambda *_: pytest.fail("no safer settings to try: no early check"))
+    report = export(_small_cnn(), (torch.randn(2, 3, 16, 16),), tmp_path / "cnn.pt2", format="aoti",
+                    dynamic={"input": [0]}, inductor_configs={"freezing": True})
+    assert report.compile["inductor_configs"]["freezing"] is True and report.verification

@@ -157,6 +157,7 @@ class _Built:
     package: Path
     specs: tuple[TensorSpec, ...]
     range_constraints: dict[str, str]
+    freezing: bool
 
 
 def export_aoti(module: torch.nn.Module, inputs: ExampleInputs, path: str | Path, report: ExportReport, *,
@@ -168,9 +169,10 @@ def export_aoti(module: torch.nn.Module, inputs: ExampleInputs, path: str | Path
     # A package runs only on the device it was compiled for: that of the example inputs.
     device = next((str(x.device) for x in inputs.values if x.device.type != "cpu"), "cpu")
     with output_file.staged(path) as package, tempfile.TemporaryDirectory() as scratch:
-        def build(automatic: bool, forward: Sequence[TensorSpec] = inputs.specs) -> _Built:
+        def build(automatic: bool, forward: Sequence[TensorSpec] = inputs.specs,
+                  settings: Mapping[str, Any] = configs) -> _Built:
             methods = {"forward": tuple(forward), **dict(method_specs or {})}
-            return _capture_and_compile(module, inputs, methods, configs, report, stage, Path(scratch), automatic)
+            return _capture_and_compile(module, inputs, methods, settings, report, stage, Path(scratch), automatic)
 
         def assemble(built: _Built) -> bool:
             """The package at the staging path with its metadata and golden pairs; whether
@@ -194,25 +196,53 @@ def export_aoti(module: torch.nn.Module, inputs: ExampleInputs, path: str | Path
                                              "did not finish, see the findings)"}
         has_golden = assemble(built)
         verified = False
-        if probe_dims and verify and has_golden and any(spec.dynamic_dims for spec in built.specs):
-            # Dimensions nobody declared stay dynamic only where the compiled package matches
-            # eager, as the TorchScript path's probe decides: Inductor can miscompile a model
-            # with symbolic sizes (RAFT, dynamic batch: answers off by 1.5 at the example).
+        # Inductor can miscompile (RAFT: a dynamic batch crashed at batch 2, freezing was off
+        # by 1.5 at the example, while torch.export's program matched eager exactly). What
+        # tsrt chose -- undeclared dynamic dimensions, freezing -- is kept only where the
+        # package matches eager; otherwise export compiles again with safer settings.
+        for specs, settings, how in (_safer_settings(built.specs, configs, inductor_configs, probe_dims)
+                                     if verify and has_golden else []):
             with stage("verify", "verifying the saved file in C++ against the golden outputs"):
                 try:
                     report.verification = verify_in_cpp(package, device)
                     verified = True
                 except VerificationFailed as failure:
                     report.findings.append(
-                        f"[dynamic] the package compiled with {_varying(built.specs)} dynamic does not match eager "
-                        f"({_shortened(str(failure))}): compiled again with the example's shapes fixed")
-            if not verified:
-                built = build(False, [TensorSpec(s.name, s.shape, s.dtype, (), s.value_range) for s in built.specs])
+                        f"[verify] compiled with {_settings_text(built)}, the package does not match eager "
+                        f"({_shortened(str(failure))}): compiling again {how}")
+            if verified:
+                break
+            built = build(False, specs, settings)
+            if not any(spec.dynamic_dims for spec in built.specs):
                 report.dynamic = {"summary": "none (fixed: compiled with dynamic dimensions, the package did not "
                                              "match eager; see the findings)"}
-                has_golden = assemble(built)
+            has_golden = assemble(built)
         publish_verified(package, path, report, verify and has_golden and not verified, device, stage)
     return report
+
+
+def _safer_settings(specs: Sequence[TensorSpec], configs: Mapping[str, Any], overrides: Mapping[str, Any] | None,
+                    probe_dims: bool) -> list[tuple[tuple[TensorSpec, ...], dict[str, Any], str]]:
+    """(specs, Inductor settings, how) to compile with, in order, when a package does not
+    match eager: the example's shapes fixed (when nobody declared the dimensions), then
+    without freezing (when the caller did not ask for it), then both."""
+    fixed = tuple(TensorSpec(s.name, s.shape, s.dtype, (), s.value_range) for s in specs)
+    unfrozen = {**configs, "freezing": False}
+    can_fix = probe_dims and any(s.dynamic_dims for s in specs)
+    can_unfreeze = bool(configs.get("freezing")) and "freezing" not in dict(overrides or {})
+    plans = []
+    if can_fix:
+        plans.append((fixed, dict(configs), "with the example's shapes fixed"))
+    if can_unfreeze:
+        plans.append((tuple(specs), unfrozen, "without freezing"))
+    if can_fix and can_unfreeze:
+        plans.append((fixed, unfrozen, "with the example's shapes fixed and without freezing"))
+    return plans
+
+
+def _settings_text(built: _Built) -> str:
+    dims = _varying(built.specs)
+    return f"{'no' if dims == 'none' else dims} dynamic dimensions and freezing {'on' if built.freezing else 'off'}"
 
 
 def _shortened(text: str, limit: int = 240) -> str:
@@ -264,8 +294,10 @@ def _capture_and_compile(module: torch.nn.Module, inputs: ExampleInputs, methods
     report.reason = f"torch.export captured {', '.join(programs)}; AOTInductor compiled it ahead of time"
     dynamic = automatic or any(spec.dynamic_dims for spec in methods["forward"])
     package = compile_programs(programs, configs, report, stage,
-                               scratch / ("automatic" if automatic else "declared" if dynamic else "fixed"))
-    return _Built(package, specs, {str(symbol): str(bounds) for symbol, bounds in program.range_constraints.items()})
+                               scratch / ("automatic" if automatic else "declared" if dynamic else "fixed")
+                               / ("frozen" if configs.get("freezing") else "unfrozen"))
+    return _Built(package, specs, {str(symbol): str(bounds) for symbol, bounds in program.range_constraints.items()},
+                  bool(configs.get("freezing")))
 
 
 def _varying(specs: Sequence[TensorSpec]) -> str:
