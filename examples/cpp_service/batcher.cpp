@@ -1,5 +1,7 @@
 #include "batcher.h"
 
+#include <algorithm>
+
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/allclose.h>
 #include <ATen/ops/cat.h>
@@ -68,7 +70,9 @@ c10::IValue cat(const std::vector<const std::map<std::string, c10::IValue>*>& re
 }  // namespace
 
 Batcher::Batcher(const tsrt::Model& model, std::string name, BatchOptions options, Metrics& metrics)
-    : model_(model), name_(std::move(name)), options_(options), metrics_(metrics), worker_([this] { loop(); }) {}
+    : model_(model), name_(std::move(name)), options_(options), metrics_(metrics) {
+  for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { loop(); });
+}
 
 Batcher::~Batcher() {
   {
@@ -76,7 +80,7 @@ Batcher::~Batcher() {
     stopping_ = true;
   }
   wake_.notify_all();
-  worker_.join();
+  for (std::thread& worker : workers_) worker.join();
 }
 
 Batcher::Ticket::Ticket(Batcher& batcher) : batcher_(&batcher) {
@@ -128,8 +132,10 @@ c10::IValue Batcher::run(std::map<std::string, c10::IValue> inputs, Ticket* tick
 void Batcher::loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    // One runner gathers at a time; the others run the batches it has taken, or wait.
+    wake_.wait(lock, [this] { return (stopping_ || !queue_.empty()) && !gathering_; });
     if (queue_.empty()) return;  // stopping, and nothing left to answer
+    gathering_ = true;
     // The oldest request waits up to max_delay from its arrival for others to join it;
     // under load that time has passed while the previous batch ran, so it goes at once.
     const std::string key = queue_.front()->key;
@@ -151,7 +157,9 @@ void Batcher::loop() {
         ++it;
       }
     }
+    gathering_ = false;
     lock.unlock();
+    wake_.notify_all();  // another runner may gather the next batch while this one runs
     execute(group);
     lock.lock();
   }
