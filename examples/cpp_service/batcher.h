@@ -5,7 +5,9 @@
 //
 // The first request of a batch waits up to max_delay for company, but only while other
 // requests for the model are on their way (received, not yet queued: each holds a
-// Ticket): with nobody coming, waiting would only add latency, so the batch runs at once.
+// Ticket): with nobody coming, waiting would only add latency, so the batch runs at once,
+// and a request that finds nothing queued, nobody coming and no call running runs on
+// the caller's thread.
 //
 // Several runner threads (BatchOptions::workers) may take batches from the one queue:
 // while one runs forward, the next gathers the requests that arrive meanwhile, and
@@ -90,6 +92,7 @@ class Batcher {
   bool stopping_ = false;
   int64_t coming_ = 0;  // tickets out
   bool gathering_ = false;  // a runner is forming a batch: the others wait their turn
+  int64_t running_ = 0;     // forward calls under way, on runners or on callers' threads
   std::vector<std::thread> workers_;
 };
 
