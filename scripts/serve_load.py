@@ -13,9 +13,12 @@ each must be answered and the server must exit 0. Exit status 1 when anything we
 wrong: a crash, a wrong answer, a good request that failed, a fault answered with
 anything but its expected 4xx, RSS that grew, an unclean stop.
 
-bench: the same good clients without faults, at 1, 8 and 32 clients, with and
-without --batch (interleaved, --rounds times), printing throughput and p50/p99
-latency medians and the batched/unbatched ratios.
+bench: the same good clients without faults (binary tensors), at 1, 8 and 32
+clients, with and without --batch (interleaved, --rounds times), printing
+throughput and p50/p99 latency medians, the batched/unbatched ratios, and where the
+time went: the server's and the clients' CPU time per request, and requests per
+model call. Its default model is wide_mlp (below), whose per-row cost falls with
+the batch; --model mlp is the zoo's tiny MLP, where HTTP and JSON cost the most.
 
 Bounded: stops after --seconds or --max-requests, whichever comes first; the server
 listens on 127.0.0.1 and the clients connect nowhere else. --json writes the summary.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import signal
 import socket
@@ -43,6 +47,9 @@ import numpy as np
 import torch
 
 from tsrt import zoo
+from tsrt.spec import TensorSpec, Tolerance
+from tsrt.zoo.entry import ZooEntry
+from tsrt.zoo import mlp as zoo_mlp
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +61,20 @@ FROM_DATATYPE = {name: dtype for name, dtype in DATATYPES.values()}
 # models keep the client (Python) from being the bottleneck on two cores.
 LOAD_MODELS = {"mlp": ("mlp", "mlp.trace.pt"), "multi_io": ("multi_io", "multi_io.script.pt"),
                "cnn": ("resnet_cnn", "resnet_cnn.trace.pt")}
+# bench's default model, not in the test zoo: the zoo's MLP made wide (256 -> 1024 -> 1024
+# -> 256, 6 MiB of weights), so that one row's forward costs more than its HTTP round
+# trip and a batch of rows costs far less per row than one row does (matrix-vector
+# products become matrix-matrix ones). The zoo's mlp is the opposite case: so small that
+# a request's cost is HTTP and JSON, which batching does not reduce.
+WIDE_MLP = ZooEntry(name="wide_mlp", factory=lambda: zoo_mlp.MLP(256, 1024, 256),
+                    inputs=(TensorSpec("x", (4, 256), dynamic_dims=(0,)),), modes=("trace",),
+                    tolerance=Tolerance(atol=1e-4, rtol=1e-3))
+BENCH_MODELS = {**LOAD_MODELS, "wide_mlp": ("wide_mlp", "wide_mlp.trace.pt")}
 MAX_BODY_MB = 4
+
+
+def zoo_entry(name: str) -> ZooEntry:
+    return WIDE_MLP if name == WIDE_MLP.name else zoo.get(name)
 
 
 # ---- the server --------------------------------------------------------------------
@@ -91,14 +111,15 @@ class Serve:
         return self.process.returncode
 
 
-def zoo_files(zoo_dir: Path | None) -> Path:
-    """A directory with the zoo files LOAD_MODELS names; exported into a temporary one when not given."""
-    if zoo_dir:
+def zoo_files(zoo_dir: Path | None, models: dict[str, tuple[str, str]] = LOAD_MODELS) -> Path:
+    """A directory with the files `models` names: zoo_dir when it has them all, else a
+    temporary one they are exported into."""
+    if zoo_dir and all((zoo_dir / file).exists() for _, file in models.values()):
         return zoo_dir
 
     out = Path(tempfile.mkdtemp(prefix="serve_load_"))
-    for zoo_name, file in LOAD_MODELS.values():
-        zoo.get(zoo_name).export(out / file, file.split(".")[1])
+    for zoo_name, file in models.values():
+        zoo_entry(zoo_name).export(out / file, file.split(".")[1])
     return out
 
 
@@ -140,8 +161,8 @@ def make_cases(names: list[str], count: int, zoo_dir: Path) -> list[Case]:
 
     cases = []
     for served in names:
-        zoo_name, file = LOAD_MODELS[served]
-        entry = zoo.get(zoo_name)
+        zoo_name, file = BENCH_MODELS[served]
+        entry = zoo_entry(zoo_name)
         eager = entry.build()
         output_names = tsrt.load(zoo_dir / file).metadata["methods"]["forward"]["outputs"]
         for i in range(count):
@@ -466,14 +487,32 @@ def run_fault(args: argparse.Namespace) -> int:
 
 # ---- bench: batching on and off at 1/8/32 clients -----------------------------------
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def metric_sum(port: int, name: str) -> float:
+    """The sum of metric `name` over its labels in the server's /metrics."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    connection.close()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") or line.startswith(name + " "))
+
+
 def run_bench(args: argparse.Namespace) -> int:
-    zoo_dir = zoo_files(args.zoo_dir)
     model = args.model
+    models = {model: BENCH_MODELS[model]}
+    zoo_dir = zoo_files(args.zoo_dir, models)
     cases = [c for c in make_cases([model], 16, zoo_dir)]
     cases = [c for c in cases if "Inference-Header-Content-Length" in c.headers]  # binary: the client stays cheap
-    file = zoo_dir / LOAD_MODELS[model][1]
-    configs = {"unbatched": [], "batched": ["--batch", model, "--max-batch", str(args.max_batch),
-                                            "--batch-delay-us", str(args.delay_us)]}
+    file = zoo_dir / models[model][1]
+    common = args.server_args.split()
+    configs = {"unbatched": common, "batched": [*common, "--batch", model, "--max-batch", str(args.max_batch),
+                                                 "--batch-delay-us", str(args.delay_us), *args.batch_args.split()]}
     results: dict[tuple[str, int], list[dict]] = {}
     for round_index in range(args.rounds):
         for clients in args.clients_list:
@@ -481,6 +520,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 serve = Serve(args.serve, ["--threads", str(clients + 4), *extra, f"{model}={file}"])
                 tally = Tally()
                 budget = Budget(args.seconds, args.max_requests)
+                server_cpu, client_cpu = cpu_seconds(serve.process.pid), time.process_time()
                 started = time.monotonic()
                 workers = [threading.Thread(target=good_client, args=(serve.port, cases, budget, tally, i))
                            for i in range(clients)]
@@ -489,28 +529,41 @@ def run_bench(args: argparse.Namespace) -> int:
                 for worker in workers:
                     worker.join()
                 elapsed = time.monotonic() - started
+                server_cpu, client_cpu = cpu_seconds(serve.process.pid) - server_cpu, time.process_time() - client_cpu
+                calls = metric_sum(serve.port, "tsrt_batch_size_count")
+                requests_in_calls = metric_sum(serve.port, "tsrt_batch_size_sum")
                 serve.stop()
                 if tally.wrong or tally.good_errors:
                     print(f"{config} x{clients}: {tally.wrong} wrong, errors {tally.good_errors}", file=sys.stderr)
                     return 1
+                done = max(1, len(tally.latencies))
                 results.setdefault((config, clients), []).append(
                     {"rps": len(tally.latencies) / elapsed, "p50": percentile(tally.latencies, 0.5) * 1e3,
-                     "p99": percentile(tally.latencies, 0.99) * 1e3})
+                     "p99": percentile(tally.latencies, 0.99) * 1e3, "server_cpu_ms": server_cpu / done * 1e3,
+                     "client_cpu_ms": client_cpu / done * 1e3,
+                     "per_call": requests_in_calls / calls if calls else 1.0})
     rows = []
-    print(f"model {model}, {args.rounds} rounds of {args.seconds} s, interleaved; medians over rounds")
-    print(f"{'clients':>7} {'config':>10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    load = os.getloadavg()
+    print(f"model {model}, {args.rounds} rounds of {args.seconds} s, interleaved; medians over rounds; "
+          f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"unbatched: {' '.join(configs['unbatched']) or '(defaults)'}; batched: {' '.join(configs['batched'])}")
+    keys = ("rps", "p50", "p99", "server_cpu_ms", "client_cpu_ms", "per_call")
+    print(f"{'clients':>7} {'config':>10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'srv cpu ms/req':>14} "
+          f"{'client cpu ms/req':>17} {'req/call':>8}")
     for clients in args.clients_list:
         medians = {}
         for config in configs:
             runs = results[(config, clients)]
-            medians[config] = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")}
+            medians[config] = {k: statistics.median(r[k] for r in runs) for k in keys}
             m = medians[config]
-            print(f"{clients:>7} {config:>10} {m['rps']:>8.0f} {m['p50']:>8.2f} {m['p99']:>8.2f}")
-            rows.append({"clients": clients, "config": config, **{k: round(v, 2) for k, v in m.items()}})
-        ratio = medians["batched"]["rps"] / medians["unbatched"]["rps"]
-        print(f"{clients:>7} {'ratio':>10} {ratio:>8.2f}x throughput (batched / unbatched)")
+            print(f"{clients:>7} {config:>10} {m['rps']:>8.0f} {m['p50']:>8.2f} {m['p99']:>8.2f} "
+                  f"{m['server_cpu_ms']:>14.3f} {m['client_cpu_ms']:>17.3f} {m['per_call']:>8.1f}")
+            rows.append({"clients": clients, "config": config, **{k: round(v, 3) for k, v in m.items()}})
+        batched, unbatched = medians["batched"], medians["unbatched"]
+        print(f"{clients:>7} {'ratio':>10} {batched['rps'] / unbatched['rps']:>7.2f}x {batched['p50'] / unbatched['p50']:>7.2f}x "
+              f"{batched['p99'] / unbatched['p99']:>7.2f}x  (batched / unbatched)")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        Path(args.json).write_text(json.dumps({"load_average": load, "configs": configs, "rows": rows}, indent=2))
     return 0
 
 
@@ -530,11 +583,13 @@ def main() -> int:
     fault.add_argument("--fault-clients", type=int, default=4)
     fault.add_argument("--server-args", default="--batch all", help="extra tsrt_serve flags")
     bench = sub.choices["bench"]
-    bench.add_argument("--model", default="mlp", choices=sorted(LOAD_MODELS))
+    bench.add_argument("--model", default="wide_mlp", choices=sorted(BENCH_MODELS))
     bench.add_argument("--clients-list", type=lambda s: [int(c) for c in s.split(",")], default=[1, 8, 32])
     bench.add_argument("--rounds", type=int, default=3)
     bench.add_argument("--max-batch", type=int, default=32)
     bench.add_argument("--delay-us", type=int, default=2000)
+    bench.add_argument("--server-args", default="", help="tsrt_serve flags for both configurations (--intra-op-threads 1)")
+    bench.add_argument("--batch-args", default="", help="more tsrt_serve flags for the batched one (--batch-workers 2)")
     args = parser.parse_args()
     return run_fault(args) if args.command == "fault" else run_bench(args)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import select
 import shutil
 import signal
@@ -62,8 +63,21 @@ class Server:
         self.address = f"{self.host}:{self.port}"  # what tritonclient.http takes
 
     def _readline(self, timeout: float) -> str:
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
-        return self.process.stdout.readline() if ready else ""
+        """A line of the server's stdout, or "" when none came within `timeout` s. Reads
+        the pipe a byte at a time: a buffered readline takes the lines after the first
+        into Python's buffer, where select does not see them. On a loaded machine the
+        "batching" lines and "listening on" arrived in one read, and the test waited
+        out its 120 s for a line it already held."""
+        fd = self.process.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            byte = os.read(fd, 1) if ready else b""
+            if not byte:
+                return ""
+            line += byte
+        return line.decode()
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

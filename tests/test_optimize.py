@@ -4,6 +4,7 @@ PyTorch, says what it applied, and bf16 stays within its own tolerance."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import pytest
 import torch
@@ -98,6 +99,37 @@ def test_onednn_fusion_does_not_leak_into_other_torchscript(fixed_shape_cnn):
             module(*x)
     graph = str(torch.jit.last_executed_optimized_graph())
     assert "LlgaFusion" not in graph and "oneDNNFusion" not in graph
+
+
+def test_onednn_fusion_does_not_leak_into_torchscript_compiled_meanwhile(fixed_shape_cnn):
+    """The same while tsrt's fused CNN runs on another thread (the GIL released):
+    TorchScript that the profiling executor compiles meanwhile, here on this thread,
+    must not be fused either. When the fuser pass was registered for the process while
+    any fusion window was open, it leaked into these compiles."""
+    model = tsrt.load(fixed_shape_cnn)
+    image = zoo.get("resnet_cnn").example_inputs(seed=1)
+    stop = threading.Event()
+
+    def keep_running() -> None:
+        while not stop.is_set():
+            model(*image)
+
+    runner = threading.Thread(target=keep_running)
+    runner.start()
+    try:
+        fused = []
+        for attempt in range(6):
+            module = torch.jit.freeze(torch.jit.script(zoo.get("resnet_cnn").build()).eval())
+            x = zoo.get("resnet_cnn").example_inputs(seed=attempt)
+            with torch.no_grad():
+                for _ in range(3):
+                    module(*x)
+            graph = str(torch.jit.last_executed_optimized_graph())
+            fused.append("LlgaFusion" in graph or "oneDNNFusion" in graph)
+    finally:
+        stop.set()
+        runner.join()
+    assert not any(fused), f"fused in {sum(fused)} of {len(fused)} compiles"
 
 
 @pytest.fixture(scope="module")

@@ -384,8 +384,10 @@ BATCHED = ("mlp", "multi_io", "encoder", "cnn")
 def batched_server(serve_binary, zoo_dir) -> Iterator[Server]:
     # A long delay (200 ms) so that the concurrent requests below surely meet in batches,
     # even on a loaded machine: at 20 ms the encoder's 24 requests (two lengths that
-    # cannot stack) arrived too far apart under load and all ran alone.
+    # cannot stack) arrived too far apart under load and all ran alone. Two runners a
+    # model, so that batches are gathered while others run; one intra-op thread each.
     instance = Server(serve_binary, "--threads", "40", "--batch", "all", "--max-batch", "16", "--batch-delay-us", "200000",
+                      "--batch-workers", "2", "--intra-op-threads", "1",
                       *(f"{name}={zoo_dir / MODELS[name][1]}" for name in (*BATCHED, "mixed")))
     try:
         yield instance
@@ -490,8 +492,9 @@ def test_batching_refused_where_it_would_change_answers(serve_binary, zoo_dir):
     assert "can't batch model 'mixed': output 'output[2]' does not follow the batch in dimension 0" in mixed.stderr
     unknown = start("--batch", "nope", zoo_dir / "mlp.trace.pt")
     assert unknown.returncode == 2 and "--batch nope: no model of that name" in unknown.stderr
-    bad = start("--max-batch", "many", zoo_dir / "mlp.trace.pt")
-    assert bad.returncode == 2 and "--max-batch expects a number >= 0, got 'many'" in bad.stderr
+    for flag in ("--max-batch", "--batch-workers", "--intra-op-threads"):
+        bad = start(flag, "many", zoo_dir / "mlp.trace.pt")
+        assert bad.returncode == 2 and f"{flag} expects a number >= 0, got 'many'" in bad.stderr
 
 
 # ---- load and faults -------------------------------------------------------------------

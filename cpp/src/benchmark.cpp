@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "intra_op_threads.h"
 #include "op_profile.h"
 #include "tsrt/error.h"
 
@@ -113,9 +114,25 @@ std::vector<double> timed_run(const Model& model, const std::vector<c10::IValue>
 
 }  // namespace
 
+namespace {
+std::atomic<int> chosen_intra_op_threads{0};  // 0: LibTorch's own choice
+}  // namespace
+
 void set_intra_op_threads(int threads) {
   if (threads < 0) throw Error(ErrorCode::kInvalidArgument, "thread count must not be negative");
-  if (threads > 0) at::set_num_threads(threads);
+  if (threads > 0) {
+    at::set_num_threads(threads);
+    chosen_intra_op_threads.store(threads);
+  }
+}
+
+void detail::apply_intra_op_threads() {
+  thread_local int applied = 0;
+  const int chosen = chosen_intra_op_threads.load(std::memory_order_relaxed);
+  if (chosen > 0 && chosen != applied) {
+    at::set_num_threads(chosen);
+    applied = chosen;
+  }
 }
 
 BenchmarkResult benchmark(const Model& model, const std::vector<c10::IValue>& inputs,

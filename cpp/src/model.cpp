@@ -13,6 +13,7 @@
 #include "aoti_backend.h"
 #include "backend.h"
 #include "input_check.h"
+#include "intra_op_threads.h"
 #include "ivalue_map.h"
 #include "model_file.h"
 #include "torchscript_backend.h"
@@ -214,6 +215,7 @@ c10::IValue Model::run(const std::string& method, std::vector<c10::IValue> input
   // The inputs are kept (a reference each) to describe them if the call fails:
   // formatting their shapes on every call cost more than a small model's forward.
   const std::vector<c10::IValue> kept = inputs;
+  detail::apply_intra_op_threads();
   try {
     std::optional<c10::InferenceMode> inference_mode;
     if (loaded_->inference_mode) inference_mode.emplace();

@@ -7,6 +7,8 @@
 #include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 
 #include <functional>
+#include <memory>
+#include <mutex>
 
 #include "tsrt/error.h"
 
@@ -68,19 +70,26 @@ bool uses_convolution(const torch::jit::Module& module) {
 }  // namespace
 
 namespace {
-std::mutex window_mutex;
-int open_windows = 0;  // guarded by window_mutex
+// Fusion windows open on this thread. The profiling executor compiles a graph on the
+// thread that calls it, so the pass below fuses only the graphs of a call that asked.
+thread_local int windows_on_this_thread = 0;
+
+void fuse_inside_a_window(std::shared_ptr<torch::jit::Graph>& graph) {
+  if (windows_on_this_thread > 0) torch::jit::fuser::onednn::fuseGraph(graph);
+}
 }  // namespace
 
 OneDnnFusionWindow::OneDnnFusionWindow() {
-  std::lock_guard<std::mutex> lock(window_mutex);
-  if (open_windows++ == 0) torch::jit::RegisterLlgaFuseGraph::setEnabled(true);
+  // Registered once, never removed. Registering the fuser itself while a window was
+  // open anywhere (RegisterLlgaFuseGraph::setEnabled) fused the TorchScript that other
+  // threads compiled meanwhile (5 of 6 compiles in test_optimize), and changed
+  // LibTorch's pass list under executors that were reading it.
+  static std::once_flag registered;
+  std::call_once(registered, [] { torch::jit::registerPrePass(fuse_inside_a_window); });
+  ++windows_on_this_thread;
 }
 
-OneDnnFusionWindow::~OneDnnFusionWindow() {
-  std::lock_guard<std::mutex> lock(window_mutex);
-  if (--open_windows == 0) torch::jit::RegisterLlgaFuseGraph::setEnabled(false);
-}
+OneDnnFusionWindow::~OneDnnFusionWindow() { --windows_on_this_thread; }
 
 namespace {
 

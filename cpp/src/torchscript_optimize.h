@@ -14,11 +14,10 @@
 namespace tsrt::detail {
 
 /// While one exists, LibTorch's profiling executor runs the oneDNN Graph fuser on
-/// the graphs it compiles. The fuser is a process-wide pass, so it is registered
-/// only while a call of a model that asked for it is running (the executor
-/// compiles a new input shape inside such a call): other TorchScript in the
-/// process is compiled without it, and tsrt's other models run with the executor's
-/// optimiser off, which runs no passes at all.
+/// the graphs it compiles on this thread (it compiles a new input shape inside the
+/// call). The fuser is a process-wide pre-pass, registered once and acting only on a
+/// thread inside a window: TorchScript that other threads compile, at the same time
+/// or later, is compiled without it.
 class OneDnnFusionWindow {
  public:
   OneDnnFusionWindow();

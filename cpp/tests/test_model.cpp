@@ -1,14 +1,17 @@
 // Unit tests of tsrt::Model on zoo exports (argv[1]: the directory the
 // export_zoo fixture wrote): loading, signatures, metadata, nested outputs,
-// input checks, load failures, and concurrent calls on one Model.
+// input checks, load failures, concurrent calls on one Model, and the intra-op
+// thread count on the threads that call it.
 
 #include <ATen/ATen.h>
+#include <dlfcn.h>
 
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "check.h"
+#include "tsrt/benchmark.h"
 #include "tsrt/model.h"
 #include "tsrt/outputs.h"
 
@@ -135,6 +138,28 @@ void test_threads(const std::string& file, std::vector<at::Tensor> inputs) {
   TSRT_CHECK(mismatches == 0);
 }
 
+// set_intra_op_threads reaches every thread that calls run: LibTorch's count is per
+// thread for OpenMP (and MKL), and a thread whose Linear calls MKL's sgemm without
+// entering at::parallel_for kept OpenMP's default team of every core. Last: it sets
+// the count for the whole process.
+void test_intra_op_threads_reach_every_caller() {
+  using MaxThreads = int (*)();
+  const auto omp_max_threads = reinterpret_cast<MaxThreads>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+  if (!omp_max_threads) {
+    std::cout << "test_intra_op_threads_reach_every_caller: skipped, LibTorch without OpenMP\n";
+    return;
+  }
+  const tsrt::Model model = tsrt::Model::load(zoo("mlp.trace.pt"));
+  const int chosen = static_cast<int>(std::thread::hardware_concurrency()) + 1;  // never OpenMP's default
+  tsrt::set_intra_op_threads(chosen);
+  int seen = 0;
+  std::thread([&] {
+    model.forward({at::randn({1, 64})});
+    seen = omp_max_threads();
+  }).join();
+  TSRT_CHECK(seen == chosen);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -147,6 +172,7 @@ int main(int argc, char** argv) {
   test_bad_files();
   test_threads("gru_seq.script.pt", {at::randn({1, 3, 12}), at::randn({2, 7, 12}), at::randn({4, 1, 12}),
                                      at::randn({3, 11, 12})});
+  test_intra_op_threads_reach_every_caller();
   std::cout << "test_model: all checks passed\n";
   return 0;
 }

@@ -1,5 +1,7 @@
 #include "batcher.h"
 
+#include <algorithm>
+
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/allclose.h>
 #include <ATen/ops/cat.h>
@@ -68,7 +70,9 @@ c10::IValue cat(const std::vector<const std::map<std::string, c10::IValue>*>& re
 }  // namespace
 
 Batcher::Batcher(const tsrt::Model& model, std::string name, BatchOptions options, Metrics& metrics)
-    : model_(model), name_(std::move(name)), options_(options), metrics_(metrics), worker_([this] { loop(); }) {}
+    : model_(model), name_(std::move(name)), options_(options), metrics_(metrics) {
+  for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { loop(); });
+}
 
 Batcher::~Batcher() {
   {
@@ -76,7 +80,7 @@ Batcher::~Batcher() {
     stopping_ = true;
   }
   wake_.notify_all();
-  worker_.join();
+  for (std::thread& worker : workers_) worker.join();
 }
 
 Batcher::Ticket::Ticket(Batcher& batcher) : batcher_(&batcher) {
@@ -116,20 +120,45 @@ c10::IValue Batcher::run(std::map<std::string, c10::IValue> inputs, Ticket* tick
   pending->inputs = std::move(inputs);
   pending->enqueued = Clock::now();
   std::future<c10::IValue> result = pending->result.get_future();
+  bool alone = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(std::move(pending));
     hand_in(ticket);
+    // Nothing queued, nobody on the way, no forward call running: the batch would be
+    // this request alone, so it runs here. Handing it to a runner and back cost 0.1 ms
+    // of CPU a request and 0.81x the throughput at one client (serve_load.py bench,
+    // wide_mlp). While a call runs, requests queue behind it and stack: without that
+    // condition, at 8 clients each ran alone (1.1 requests a call instead of 3.8).
+    alone = queue_.empty() && coming_ == 0 && running_ == 0;
+    if (alone) {
+      ++running_;
+    } else {
+      queue_.push_back(std::move(pending));
+    }
   }
   wake_.notify_all();
-  return result.get();
+  if (!alone) return result.get();
+  metrics_.observe_queue(name_, 0.0);
+  metrics_.observe_batch(name_, 1);
+  try {
+    c10::IValue output = model_.run("forward", std::move(pending->inputs));
+    std::lock_guard<std::mutex> lock(mutex_);
+    --running_;
+    return output;
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --running_;
+    throw;
+  }
 }
 
 void Batcher::loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    // One runner gathers at a time; the others run the batches it has taken, or wait.
+    wake_.wait(lock, [this] { return (stopping_ || !queue_.empty()) && !gathering_; });
     if (queue_.empty()) return;  // stopping, and nothing left to answer
+    gathering_ = true;
     // The oldest request waits up to max_delay from its arrival for others to join it;
     // under load that time has passed while the previous batch ran, so it goes at once.
     const std::string key = queue_.front()->key;
@@ -151,9 +180,13 @@ void Batcher::loop() {
         ++it;
       }
     }
+    gathering_ = false;
+    ++running_;
     lock.unlock();
+    wake_.notify_all();  // another runner may gather the next batch while this one runs
     execute(group);
     lock.lock();
+    --running_;
   }
 }
 

@@ -5,7 +5,13 @@
 //
 // The first request of a batch waits up to max_delay for company, but only while other
 // requests for the model are on their way (received, not yet queued: each holds a
-// Ticket): with nobody coming, waiting would only add latency, so the batch runs at once.
+// Ticket): with nobody coming, waiting would only add latency, so the batch runs at once,
+// and a request that finds nothing queued, nobody coming and no call running runs on
+// the caller's thread.
+//
+// Several runner threads (BatchOptions::workers) may take batches from the one queue:
+// while one runs forward, the next gathers the requests that arrive meanwhile, and
+// stacking and splitting overlap with a forward call instead of waiting for it.
 //
 // Only requests whose inputs agree in everything but dimension 0 (names, dtypes,
 // the other sizes) are stacked; a request that can't be (a 0-d input, a batch over
@@ -21,6 +27,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <ATen/core/ivalue.h>
 
@@ -33,12 +40,13 @@ namespace tsrt_serve {
 struct BatchOptions {
   int max_batch = 32;                                  ///< rows (sum of dimension 0) in one call
   std::chrono::microseconds max_delay{2000};           ///< how long the first request waits for company
+  int workers = 1;                                     ///< runner threads taking batches from the queue
 };
 
 class Batcher {
  public:
   Batcher(const tsrt::Model& model, std::string name, BatchOptions options, Metrics& metrics);
-  /// Answers what is queued, then stops the worker thread.
+  /// Answers what is queued, then stops the runner threads.
   ~Batcher();
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
@@ -83,7 +91,9 @@ class Batcher {
   std::deque<std::unique_ptr<Pending>> queue_;
   bool stopping_ = false;
   int64_t coming_ = 0;  // tickets out
-  std::thread worker_;
+  bool gathering_ = false;  // a runner is forming a batch: the others wait their turn
+  int64_t running_ = 0;     // forward calls under way, on runners or on callers' threads
+  std::vector<std::thread> workers_;
 };
 
 /// Whether forward treats the rows of a batch independently, tried on random inputs:

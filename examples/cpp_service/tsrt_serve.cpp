@@ -38,6 +38,7 @@
 #include "metrics.h"
 #include "model_info.h"
 #include "oip.h"
+#include "tsrt/benchmark.h"
 #include "tsrt/error.h"
 #include "tsrt/model.h"
 
@@ -52,6 +53,7 @@ struct Options {
   int max_body_mb = 64;
   int read_timeout_s = 5;  // a client that stops sending for this long is dropped
   std::string device = "cpu";
+  int intra_op_threads = 0;  // LibTorch's intra-op threads for each forward call; 0: its default (the cores)
   std::vector<std::string> batch;  // models to batch; "all": every model that can be
   tsrt_serve::BatchOptions batching;
   std::vector<std::pair<std::string, std::string>> models;  // (name, path)
@@ -59,12 +61,14 @@ struct Options {
 
 const char* kUsage =
     "usage: tsrt_serve [--host H] [--port P] [--threads N] [--device cpu|cuda[:N]]\n"
-    "                  [--max-body-mb M] [--read-timeout-s S]\n"
-    "                  [--batch NAME|all ...] [--max-batch ROWS] [--batch-delay-us U] MODEL.pt|NAME=MODEL.pt ...\n"
+    "                  [--max-body-mb M] [--read-timeout-s S] [--intra-op-threads T]\n"
+    "                  [--batch NAME|all ...] [--max-batch ROWS] [--batch-delay-us U] [--batch-workers W]\n"
+    "                  MODEL.pt|NAME=MODEL.pt ...\n"
     "  serves each model under /v2/models/NAME (NAME defaults to the file name up to its first dot);\n"
     "  --port 0 picks a free port and prints it; --threads is the number of connections served at once;\n"
     "  --batch stacks requests for NAME that arrive within --batch-delay-us (default 2000) into one call\n"
-    "  of up to --max-batch rows (default 32).\n";
+    "  of up to --max-batch rows (default 32), run by --batch-workers threads a model (default 1);\n"
+    "  --intra-op-threads sets LibTorch's threads for each forward call (default: one a core).\n";
 
 Options parse_args(int argc, char** argv) {
   Options options;
@@ -98,6 +102,10 @@ Options parse_args(int argc, char** argv) {
       options.batch.push_back(value());
     } else if (arg == "--max-batch") {
       options.batching.max_batch = std::max(1, number(value()));
+    } else if (arg == "--batch-workers") {
+      options.batching.workers = std::max(1, number(value()));
+    } else if (arg == "--intra-op-threads") {
+      options.intra_op_threads = number(value());
     } else if (arg == "--batch-delay-us") {
       options.batching.max_delay = std::chrono::microseconds(number(value()));
     } else if (arg == "--device") {
@@ -241,6 +249,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // inherited by every thread started below,
   // LibTorch's intra-op pool included: blocked before the first model runs
 
+  tsrt::set_intra_op_threads(options.intra_op_threads);  // before the first model runs
   std::map<std::string, ServedModel> models;
   tsrt::LoadOptions load_options;
   load_options.device = options.device;
@@ -285,7 +294,8 @@ int main(int argc, char** argv) {
     }
     served.batcher = std::make_unique<tsrt_serve::Batcher>(served.model, name, options.batching, metrics);
     std::cout << "tsrt_serve: batching '" << name << "' (up to " << options.batching.max_batch << " rows, "
-              << options.batching.max_delay.count() << " us)" << std::endl;
+              << options.batching.max_delay.count() << " us, " << options.batching.workers << " runner"
+              << (options.batching.workers == 1 ? "" : "s") << ")" << std::endl;
   }
   const Service service(std::move(models));
 

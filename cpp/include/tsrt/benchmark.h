@@ -87,8 +87,10 @@ struct BenchmarkResult {
 BenchmarkResult benchmark(const Model& model, const std::vector<c10::IValue>& inputs,
                           const BenchmarkOptions& options = {});
 
-/// Sets LibTorch's intra-op thread count for the whole process (at::set_num_threads).
-/// Call it once, before loading models; 0 keeps LibTorch's choice.
+/// Sets LibTorch's intra-op thread count for the whole process: at::set_num_threads
+/// here, and again on each thread the first time it calls Model::run (LibTorch's
+/// count is per thread for OpenMP and MKL). Call it once, before loading models;
+/// 0 keeps LibTorch's choice.
 void set_intra_op_threads(int threads);
 
 }  // namespace tsrt
