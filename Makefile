@@ -112,8 +112,10 @@ $(VENV)/.bench-stamp: $(VENV)/.setup-stamp
 	$(PY) -m pip install -q onnx onnxruntime matplotlib
 	touch $@
 
+# The .pt2 packages are compiled once (minutes each) and reused by the next run, quiet or
+# --busy (TSRT_AOTI_CACHE: the key covers model, weights, settings and CPU; docs/speed.md).
 bench: build $(VENV)/.bench-stamp
-	$(PY) scripts/bench_compare.py $(BENCH_ARGS)
+	TSRT_AOTI_CACHE=$${TSRT_AOTI_CACHE:-build/aoti-bench-cache} $(PY) scripts/bench_compare.py $(BENCH_ARGS)
 
 # --- the corpus: real architectures, every one exported and run (slow: tens of minutes)
 corpus: build

@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import tsrt  # noqa: I001  (before torch: it chooses OpenMP's wait policy, docs/python.md)
 import torch
 
-import tsrt
 from bench_compare import build_models, busy_neighbour, export_quietly, make_onnx_session, time_calls
 
 

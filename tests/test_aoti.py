@@ -248,8 +248,9 @@ def test_cli_exports_a_pt2_from_a_batch_1_example(tmp_path):
     assert any("x[0]): captured size-obliviously" in finding for finding in report["findings"])
     assert report["verification"] and all(check["passed"] for check in report["verification"])
     assert report["timings"]["aoti_compile"] > 0
-    # Compiled with tsrt's default Inductor settings (freezing), with its compile time per method.
-    assert report["compile"]["inductor_configs"] == {"freezing": True}
+    # Compiled with tsrt's default Inductor settings (freezing; a model this small without
+    # weight pre-packing, which costs it 7x a call), with its compile time per method.
+    assert report["compile"]["inductor_configs"] == {"freezing": True, "cpp.weight_prepack": False}
     assert 0 < report["compile"]["seconds"]["forward"] <= report["timings"]["aoti_compile"]
     # The CLI built its own (unseeded) MLP: its golden pairs are the eager reference.
     # Pair 0 is the batch-1 example itself, pair 1 batch 2; both verified in C++ above.
@@ -565,3 +566,16 @@ def test_freezing_the_caller_asked_for_is_not_dropped(tmp_path, aoti_cache, monk
     report = export(_small_cnn(), (torch.randn(2, 3, 16, 16),), tmp_path / "cnn.pt2", format="aoti",
                     dynamic={"input": [0]}, inductor_configs={"freezing": True})
     assert report.compile["inductor_configs"]["freezing"] is True and report.verification
+
+
+def test_small_models_compile_without_weight_prepacking():
+    # Pre-packing costs a fixed ~15 us a layer a call: the zoo MLP's package ran 7x slower
+    # with it. Large models keep it, and a caller's setting always wins.
+    from tsrt.exporter.aoti_compile import SMALL_WEIGHT_ELEMENTS, inductor_configs_for
+    small = torch.nn.Linear(64, 32)
+    large = torch.nn.Linear(SMALL_WEIGHT_ELEMENTS, 1)
+    assert inductor_configs_for(None, small) == {"freezing": True, "cpp.weight_prepack": False}
+    assert inductor_configs_for(None, large) == {"freezing": True}
+    assert inductor_configs_for({"cpp.weight_prepack": True}, small) == {"freezing": True, "cpp.weight_prepack": True}
+    assert inductor_configs_for({"freezing": False}, small) == {"freezing": False}
+    assert inductor_configs_for(None) == {"freezing": True}

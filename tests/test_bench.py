@@ -4,7 +4,10 @@ each other, bounded as asked, and bad benchmark flags are refused clearly."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -124,3 +127,56 @@ def test_python_benchmark_gives_the_same_schema(zoo_dir):
     assert report["profile"] and report["profile"][0]["calls"] >= 3
     with pytest.raises(tsrt.Error, match="concurrency must be at least 1"):
         model.benchmark(*zoo.get("mlp").example_inputs(seed=0), concurrency=0)
+
+
+# ---- how OpenMP threads wait (tsrt/openmp.h) ------------------------------------------
+
+WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def environment(**wait: str) -> dict:
+    """This process's environment without either wait variable, plus `wait`."""
+    return {**{k: v for k, v in os.environ.items() if k not in WAIT_VARIABLES}, **wait}
+
+
+def infer_binary() -> str:
+    from tsrt.infer_launcher import find_binary
+    return find_binary()
+
+
+@pytest.mark.parametrize("launcher", ["./infer", "binary"])
+@pytest.mark.parametrize("wait,expected", [({}, "OMP_WAIT_POLICY=PASSIVE"),
+                                           ({"OMP_WAIT_POLICY": "ACTIVE"}, "OMP_WAIT_POLICY=ACTIVE"),
+                                           ({"GOMP_SPINCOUNT": "1000"}, "GOMP_SPINCOUNT=1000")])
+def test_openmp_threads_wait_passively_unless_the_environment_chose(zoo_dir, launcher, wait, expected):
+    # ./infer sets the default before the binary starts; the binary run directly restarts
+    # itself once to get it (a loop would hang here: the timeout catches it).
+    program = str(INFER) if launcher == "./infer" else infer_binary()
+    result = subprocess.run([program, str(zoo_dir / "mlp.trace.pt"), "--bench", "--json", "--iters", "3"],
+                            capture_output=True, text=True, timeout=120, env=environment(**wait))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["openmp_wait"] == expected
+
+
+def test_the_binary_restarts_at_most_once(zoo_dir, tmp_path):
+    # /proc/self/exe re-executed with OMP_WAIT_POLICY set: the second start goes on.
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    trace = tmp_path / "trace.txt"
+    subprocess.run(["strace", "-f", "-e", "trace=execve", "-o", str(trace), infer_binary(), str(zoo_dir / "mlp.trace.pt")],
+                   capture_output=True, timeout=120, env=environment(), check=True)
+    execs = [line for line in trace.read_text().splitlines() if "execve(" in line and "= 0" in line]
+    assert len(execs) == 2 and "/proc/self/exe" in execs[1]
+
+
+@pytest.mark.parametrize("first,wait,expected", [("tsrt", {}, "PASSIVE"), ("torch", {}, None),
+                                                 ("tsrt", {"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),
+                                                 ("tsrt", {"GOMP_SPINCOUNT": "1000"}, None)])
+def test_importing_tsrt_first_chooses_passive(first, wait, expected):
+    # Imported before torch, tsrt sets the variable that libgomp reads as torch loads it;
+    # after torch it cannot, and a user's choice is never replaced.
+    imports = "import tsrt, torch" if first == "tsrt" else "import torch, tsrt"
+    code = f"{imports}; import os; print(os.environ.get('OMP_WAIT_POLICY'))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env=environment(**wait), check=True)
+    assert result.stdout.strip() == str(expected)

@@ -388,6 +388,32 @@ def test_requires_grad_input_accepted(mlp):
     assert x.grad is None
 
 
+class Doubled(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+
+class TaggedTensor(torch.Tensor):
+    """A tensor subclass: the bindings pass it through DLPack, not the shared-TensorImpl path."""
+
+
+@pytest.mark.parametrize("kind", ["parameter", "subclass", "conj", "neg", "transposed"])
+def test_tensor_kinds_reach_the_model_as_their_values(tmp_path, kind):
+    # A plain tensor or Parameter shares its TensorImpl with C++; lazy conj/neg bits are
+    # resolved and autograd dropped as on the DLPack path that every other kind takes.
+    model = script_and_save(Doubled(), tmp_path / "doubled.pt")
+    complex_values = torch.randn(3, 4, dtype=torch.cfloat)
+    x = {"parameter": lambda: nn.Parameter(torch.randn(3, 4)),
+         "subclass": lambda: torch.randn(3, 4).as_subclass(TaggedTensor),
+         "conj": lambda: complex_values.conj(),
+         "neg": lambda: complex_values.conj().imag,
+         "transposed": lambda: torch.randn(4, 3).t()}[kind]()
+    out = model(x)
+    assert type(out) is torch.Tensor and not out.requires_grad
+    expected = (x.detach().resolve_conj().resolve_neg() * 2).as_subclass(torch.Tensor)
+    assert torch.equal(out, expected)
+
+
 def test_requires_grad_non_leaf_inside_tuple(tmp_path):
     model = script_and_save(TupleInput(), tmp_path / "tuple.pt")
     w = torch.randn(2, 3, requires_grad=True)

@@ -15,6 +15,7 @@
 #include "intra_op_threads.h"
 #include "op_profile.h"
 #include "tsrt/error.h"
+#include "tsrt/openmp.h"
 
 namespace tsrt {
 namespace {
@@ -145,6 +146,7 @@ BenchmarkResult benchmark(const Model& model, const std::vector<c10::IValue>& in
   result.format = model.format();
   result.optimizations = model.optimizations();
   result.intra_op_threads = at::get_num_threads();
+  result.openmp_wait = openmp_wait_setting();
   result.concurrency = options.concurrency;
   result.load_ms = model.load_ms();
   result.rss_before_bytes = current_rss_bytes();

@@ -153,6 +153,7 @@ Json json_value(const BenchmarkResult& r) {
       {"format", r.format},
       {"optimizations", r.optimizations},
       {"intra_op_threads", r.intra_op_threads},
+      {"openmp_wait", r.openmp_wait},
       {"concurrency", r.concurrency},
       {"load_ms", r.load_ms},
       {"first_inference_ms", r.first_inference_ms},

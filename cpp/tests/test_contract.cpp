@@ -331,7 +331,7 @@ void test_benchmark_document() {
   result.profile.push_back({"aten::linear", 20, 0.5, 0.7, 71.4});
   const Json document = Json::parse(tsrt::to_json(result));
   TSRT_CHECK((keys_of(document) ==
-              sorted({"model", "method", "device", "format", "optimizations", "intra_op_threads", "concurrency",
+              sorted({"model", "method", "device", "format", "optimizations", "intra_op_threads", "openmp_wait", "concurrency",
                       "load_ms", "first_inference_ms", "warmup_iters", "warmup_seconds", "iters", "wall_seconds",
                       "throughput_per_s", "latency_ms", "cv", "unstable", "rss_before_bytes", "peak_rss_bytes",
                       "profile"})));

@@ -189,6 +189,15 @@ output:
                              the golden outputs: PASS/FAIL per output, exit 1 on FAIL
   -h, --help                 this text
 
+environment:
+  OMP_WAIT_POLICY, GOMP_SPINCOUNT
+                             how LibTorch's OpenMP threads wait; when neither is set,
+                             infer runs with OMP_WAIT_POLICY=PASSIVE (its launcher sets
+                             it; the binary run directly restarts itself once with it):
+                             threads sleep instead of spinning at barriers, 8-13x
+                             faster for 2 threads on a busy machine (docs/speed.md).
+                             Set either to keep your own (e.g. OMP_WAIT_POLICY=ACTIVE)
+
 exit status: 0 success, 2 usage or input error, 1 model failure
 
 examples:

@@ -14,6 +14,7 @@
 #include "tsrt/model.h"
 #include "tsrt/model_report.h"
 #include "tsrt/npy.h"
+#include "tsrt/openmp.h"
 #include "tsrt/verify.h"
 
 namespace {
@@ -205,6 +206,9 @@ int main(int argc, char** argv) {
       std::cout << tsrt::cli::infer_usage();
       return 0;
     }
+    // OpenMP reads how to wait when LibTorch loads: restart once with PASSIVE unless
+    // the environment chose (tsrt/openmp.h, docs/speed.md).
+    tsrt::restart_with_openmp_wait_default(argv);
     return run(args);
   } catch (const Error& e) {
     std::cerr << "infer: error: " << e.what() << "\n";

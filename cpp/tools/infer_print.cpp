@@ -188,6 +188,7 @@ std::string format_bench(const BenchmarkResult& r) {
   const LatencyStats& l = r.latency_ms;
   out << "model: " << r.model_path << "  (" << r.format << ", " << r.method << " on " << r.device << ", "
       << r.intra_op_threads << " intra-op threads, concurrency " << r.concurrency << ")\n";
+  out << "OpenMP threads wait: " << r.openmp_wait << "\n";
   out << "optimisations:\n";
   for (const std::string& step : r.optimizations) out << "  - " << step << "\n";
   out << "load:            " << r.load_ms << " ms\n";

@@ -13,8 +13,19 @@ failure it was ("invalid_argument", "io", "invalid_model", "runtime", "unsupport
 
 # torch first: tsrt._C links libtorch, which `import torch` loads with the right flags.
 import os as _os
+import sys as _sys
 
-import torch  # noqa: F401
+from tsrt.infer_launcher import OPENMP_WAIT_VARIABLES as _OPENMP_WAIT_VARIABLES
+
+# LibTorch's OpenMP reads how its threads wait once, as torch loads. When this import
+# is what loads torch and the environment does not choose, choose PASSIVE, as ./infer
+# does: threads sleep at barriers instead of spinning, 8-13x faster for 2 threads on a
+# busy machine (docs/speed.md). Imported after torch, tsrt cannot change it: set
+# OMP_WAIT_POLICY=PASSIVE in the environment of the process instead.
+if "torch" not in _sys.modules and not _OPENMP_WAIT_VARIABLES & _os.environ.keys():
+    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+import torch  # noqa: E402, F401
 
 from tsrt import _C
 from tsrt._C import Error

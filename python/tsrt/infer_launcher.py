@@ -11,6 +11,9 @@ import importlib.util
 import os
 import sys
 
+#: Either set in the environment means the user chose how OpenMP threads wait.
+OPENMP_WAIT_VARIABLES = {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"}
+
 
 def find_binary() -> str | None:
     """tsrt/bin/infer in the installed package (an editable install keeps the compiled
@@ -28,6 +31,10 @@ def main() -> int:
     if binary is None:
         print("infer: tsrt's C++ CLI is not installed (tsrt/bin/infer missing): reinstall tsrt", file=sys.stderr)
         return 2
+    # How LibTorch's OpenMP threads wait is read when it loads: choose PASSIVE here unless
+    # the environment chose (the binary would otherwise restart itself to do so; tsrt/openmp.h).
+    if not OPENMP_WAIT_VARIABLES & os.environ.keys():
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     os.execv(binary, [binary, *sys.argv[1:]])
     return 2  # not reached: execv replaces the process
 

@@ -66,6 +66,7 @@ struct BenchmarkResult {
   std::string format;
   std::vector<std::string> optimizations;  ///< Model::optimizations()
   int intra_op_threads = 0;
+  std::string openmp_wait;  ///< how OpenMP threads wait (openmp_wait_setting(), tsrt/openmp.h)
   int concurrency = 1;
   double load_ms = 0;             ///< Model::load_ms()
   double first_inference_ms = 0;  ///< the first call of this benchmark (lazy initialisation shows here)

@@ -48,7 +48,7 @@ std::string to_json(const ModelSummary& summary, int indent = -1);
 std::string to_json(const VerifyReport& report, int indent = -1);
 
 /// {"model", "method", "device", "format", "optimizations", "intra_op_threads",
-///  "concurrency", "load_ms", "first_inference_ms", "warmup_iters", "warmup_seconds",
+///  "openmp_wait", "concurrency", "load_ms", "first_inference_ms", "warmup_iters", "warmup_seconds",
 ///  "iters", "wall_seconds", "throughput_per_s", "latency_ms": {"min", "mean",
 ///  "median", "p90", "p95", "p99", "max", "stddev"}, "cv", "unstable",
 ///  "rss_before_bytes", "peak_rss_bytes", "profile": [{"name", "calls", "self_ms",

@@ -165,7 +165,7 @@ def export_aoti(module: torch.nn.Module, inputs: ExampleInputs, path: str | Path
                 method_specs: Mapping[str, Sequence[TensorSpec]] | None, golden_count: int, verify: bool,
                 probe_dims: bool, stage: Any, inductor_configs: Mapping[str, Any] | None = None) -> ExportReport:
     """tsrt.export(..., format="aoti"); see export() for the arguments."""
-    configs = inductor_configs_for(inductor_configs)
+    configs = inductor_configs_for(inductor_configs, module)
     # A package runs only on the device it was compiled for: that of the example inputs.
     device = next((str(x.device) for x in inputs.values if x.device.type != "cpu"), "cpu")
     with output_file.staged(path) as package, tempfile.TemporaryDirectory() as scratch:

@@ -28,9 +28,25 @@ from tsrt.exporter.report import ExportReport
 DEFAULT_INDUCTOR_CONFIGS: dict[str, Any] = {"freezing": True}
 
 
-def inductor_configs_for(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """tsrt's defaults with the caller's settings on top ({"freezing": False} turns it off)."""
-    return {**DEFAULT_INDUCTOR_CONFIGS, **dict(overrides or {})}
+# Pre-packed weights cost a fixed ~15 us a layer a call with a dynamic batch (oneDNN's
+# _linear_pointwise): the zoo MLP's package took 0.040 ms a call frozen against 0.0054
+# with freezing but "cpp.weight_prepack": False (and 0.0058 unfrozen), at batch 1 and 8
+# alike. ResNet-18 and BERT-base gain from it (docs/speed.md). A model whose largest
+# weight is below this many elements (a 256x256 matrix) is compiled without pre-packing;
+# where between the MLP (2048) and BERT (768x3072) the crossover lies is not measured.
+SMALL_WEIGHT_ELEMENTS = 65536
+
+
+def inductor_configs_for(overrides: Mapping[str, Any] | None, module: torch.nn.Module | None = None
+                         ) -> dict[str, Any]:
+    """tsrt's defaults with the caller's settings on top ({"freezing": False} turns it off);
+    with `module`, frozen packages of small models skip weight pre-packing (above)."""
+    configs = {**DEFAULT_INDUCTOR_CONFIGS, **dict(overrides or {})}
+    if module is not None and configs.get("freezing") and "cpp.weight_prepack" not in configs:
+        largest = max((p.numel() for p in module.parameters()), default=0)
+        if largest < SMALL_WEIGHT_ELEMENTS:
+            configs["cpp.weight_prepack"] = False
+    return configs
 
 
 @contextlib.contextmanager
