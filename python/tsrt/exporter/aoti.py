@@ -83,8 +83,10 @@ def _size_oblivious(specs: Sequence[TensorSpec], findings: list[str]) -> context
     small = [f"{s.name}[{d}]" for s in specs for d in s.dynamic_dims if d < len(s.shape) and s.shape[d] < 2]
     if not small:
         return contextlib.nullcontext()
-    findings.append(f"dynamic dimension(s) of size 0/1 in the example ({', '.join(small)}): captured "
-                    "size-obliviously, so that torch.export keeps them dynamic")
+    finding = (f"dynamic dimension(s) of size 0/1 in the example ({', '.join(small)}): captured "
+               "size-obliviously, so that torch.export keeps them dynamic")
+    if finding not in findings:  # once, however many times export captures
+        findings.append(finding)
     return fx_config.patch(backed_size_oblivious=True)
 
 
