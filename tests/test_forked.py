@@ -63,3 +63,11 @@ def test_past_the_deadline_the_child_and_what_it_started_are_killed(tmp_path):
         time.sleep(0.1)
     else:
         pytest.fail("the grandchild outlived the deadline")
+
+
+def test_not_available_once_cuda_is_initialised(monkeypatch):
+    """A forked child cannot use CUDA: the caller then runs the step in-process."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    assert not forked.available()

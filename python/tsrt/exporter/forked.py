@@ -33,8 +33,9 @@ from tsrt.capture import first_line
 
 
 def available() -> bool:
-    """Whether steps can run forked here (POSIX)."""
-    return hasattr(os, "fork") and hasattr(os, "killpg")
+    """Whether steps can run forked here: POSIX, and CUDA not yet initialised in this
+    process (a forked child cannot use it: "Cannot re-initialize CUDA in forked subprocess")."""
+    return hasattr(os, "fork") and hasattr(os, "killpg") and not torch.cuda.is_initialized()
 
 
 @dataclass
