@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -33,6 +33,7 @@ from torch.fx.experimental.symbolic_shapes import is_concrete_int
 from tsrt.contract import METADATA_FILE, encode_metadata
 from tsrt.exporter import forked, output_file
 from tsrt.exporter.aoti_compile import compile_programs, inductor_configs_for, quiet_torch_logs
+from tsrt.exporter.dynamic_dims import describe as describe_dynamic
 from tsrt.exporter.golden import record_golden
 from tsrt.exporter.inputs import ExampleInputs, UsageError
 from tsrt.exporter.metadata import build_metadata
@@ -147,7 +148,7 @@ def _automatic_dims(program: torch.export.ExportedProgram, specs: Sequence[Tenso
         shape = node.meta["val"].shape
         # A dimension AUTO specialised is a SymInt with a constant value, not a plain int.
         dims = tuple(d for d, size in enumerate(shape) if not is_concrete_int(size))
-        result.append(TensorSpec(spec.name, spec.shape, spec.dtype, dims, spec.value_range))
+        result.append(replace(spec, dynamic_dims=dims))
     return tuple(result)
 
 
@@ -194,8 +195,8 @@ def export_aoti(module: torch.nn.Module, inputs: ExampleInputs, path: str | Path
         if built is None:
             built = build(automatic=False)
             if probe_dims:
-                report.dynamic = {"summary": f"{_varying(built.specs)} (the batch only: the automatic attempt "
-                                             "did not finish, see the findings)"}
+                report.dynamic = {"summary": f"{describe_dynamic(built.specs)} (the batch only: the automatic "
+                                             "attempt did not finish, see the findings)"}
         has_golden = assemble(built)
         verified = False
         # Inductor can miscompile (RAFT: a dynamic batch crashed at batch 2, freezing was off
@@ -228,7 +229,7 @@ def _safer_settings(specs: Sequence[TensorSpec], configs: Mapping[str, Any], ove
     """(specs, Inductor settings, how) to compile with, in order, when a package does not
     match eager: the example's shapes fixed (when nobody declared the dimensions), then
     without freezing (when the caller did not ask for it), then both."""
-    fixed = tuple(TensorSpec(s.name, s.shape, s.dtype, (), s.value_range) for s in specs)
+    fixed = tuple(replace(spec, dynamic_dims=()) for spec in specs)
     unfrozen = {**configs, "freezing": False}
     can_fix = probe_dims and any(s.dynamic_dims for s in specs)
     can_unfreeze = bool(configs.get("freezing")) and "freezing" not in dict(overrides or {})
@@ -243,7 +244,7 @@ def _safer_settings(specs: Sequence[TensorSpec], configs: Mapping[str, Any], ove
 
 
 def _settings_text(built: _Built) -> str:
-    dims = _varying(built.specs)
+    dims = describe_dynamic(built.specs)
     return f"{'no' if dims == 'none' else dims} dynamic dimensions and freezing {'on' if built.freezing else 'off'}"
 
 
@@ -291,7 +292,7 @@ def _capture_and_compile(module: torch.nn.Module, inputs: ExampleInputs, methods
     specs = tuple(methods["forward"])
     if automatic:
         specs = _automatic_dims(program, specs)
-        report.dynamic = {"summary": f"{_varying(specs)} (torch.export's automatic dynamic shapes)"}
+        report.dynamic = {"summary": f"{describe_dynamic(specs)} (torch.export's automatic dynamic shapes)"}
     report.mode = "torch.export"
     report.reason = f"torch.export captured {', '.join(programs)}; AOTInductor compiled it ahead of time"
     dynamic = automatic or any(spec.dynamic_dims for spec in methods["forward"])
@@ -300,10 +301,6 @@ def _capture_and_compile(module: torch.nn.Module, inputs: ExampleInputs, methods
                                / ("frozen" if configs.get("freezing") else "unfrozen"))
     return _Built(package, specs, {str(symbol): str(bounds) for symbol, bounds in program.range_constraints.items()},
                   bool(configs.get("freezing")))
-
-
-def _varying(specs: Sequence[TensorSpec]) -> str:
-    return ", ".join(f"{s.name}[{','.join(map(str, s.dynamic_dims))}]" for s in specs if s.dynamic_dims) or "none"
 
 
 def _capture(module: torch.nn.Module, inputs: ExampleInputs, methods: Mapping[str, Sequence[TensorSpec]],

@@ -11,6 +11,7 @@ position table) or when the capture differs (a size baked in by the trace).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 import torch
@@ -18,6 +19,11 @@ import torch
 from tsrt.exporter import check
 from tsrt.exporter.report import ExportReport
 from tsrt.spec import TensorSpec, Tolerance
+
+
+def describe(specs: Sequence[TensorSpec]) -> str:
+    """The dimensions that vary, as reports print them: "input_ids[0,1], attention_mask[0,1]", or "none"."""
+    return ", ".join(f"{s.name}[{','.join(map(str, s.dynamic_dims))}]" for s in specs if s.dynamic_dims) or "none"
 
 
 def trial_sizes(size: int) -> tuple[int, int]:
@@ -66,12 +72,9 @@ def probe(candidate: Callable[..., Any], eager: Callable[..., Any], specs: Seque
             verdict = f"fixed: the capture {problem}" if problem else "dynamic"
         if verdict == "dynamic":
             for i, d in members:
-                spec = specs[i]
-                specs[i] = TensorSpec(spec.name, spec.shape, spec.dtype, tuple(sorted({*spec.dynamic_dims, d})),
-                                      spec.value_range)
+                specs[i] = replace(specs[i], dynamic_dims=tuple(sorted({*specs[i].dynamic_dims, d})))
         tried.append({"dims": [f"{specs[i].name}[{d}]" for i, d in members], "size": size, "tried": list(sizes),
                       "verdict": verdict})
-    varying = [f"{s.name}[{','.join(map(str, s.dynamic_dims))}]" for s in specs if s.dynamic_dims]
-    report.dynamic = {"probed": tried, "summary": (", ".join(varying) or "none") + (
+    report.dynamic = {"probed": tried, "summary": describe(specs) + (
         f" (probed {len(tried)} group(s) of other dimensions; {sum(t['verdict'] == 'dynamic' for t in tried)} vary)")}
     return tuple(specs)
