@@ -25,7 +25,6 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,11 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     tsrt = import_tsrt(args.tsrt_from)
     import numpy as np
-    import onnxruntime as ort
     import torch
 
     sys.path.insert(0, str(ROOT / "scripts"))
-    from bench_compare import build_models, export_quietly
+    from bench_compare import build_models, export_onnx, export_quietly, ort_session
 
     torch.set_num_threads(args.threads)
     model = build_models(["mlp"])[0]
@@ -74,17 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         if not pt.exists():
             export_quietly(model.module, model.inputs(1), pt, model.spec, mode="trace")
         if not onnx.exists():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(model.module, model.inputs(1), str(onnx), input_names=["x"], output_names=["out"],
-                                  dynamic_axes={"x": {0: "batch"}, "out": {0: "batch"}}, dynamo=False,
-                                  opset_version=17)
+            export_onnx(model.module, model.inputs(1), onnx, "x")
         loaded = tsrt.load(str(pt))
         tsrt.set_num_threads(args.threads)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = args.threads
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
+        session = ort_session(onnx, args.threads)
     x = model.inputs(args.batch, seed=1)[0]
     x_numpy = x.numpy()
     peers = {

@@ -130,20 +130,30 @@ def export_quietly(module: torch.nn.Module, example: tuple, path: Path, spec: Te
     return path
 
 
-def make_onnx_session(model: BenchModel, path: Path, threads: int) -> Callable:
-    import onnxruntime as ort
-    example = model.inputs(1)
+def export_onnx(module: torch.nn.Module, example: tuple, path: Path, input_name: str, output_name: str = "out",
+                batch_axis: str = "batch") -> Path:
+    """ONNX for ONNX Runtime, dimension 0 of the input and output dynamic."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # The TorchScript-based exporter: it needs no onnxscript and handles BERT.
-        torch.onnx.export(model.module, example, str(path), input_names=[model.spec.name], output_names=["out"],
-                          dynamic_axes={model.spec.name: {0: "batch"}, "out": {0: "batch"}}, dynamo=False,
+        torch.onnx.export(module, example, str(path), input_names=[input_name], output_names=[output_name],
+                          dynamic_axes={input_name: {0: batch_axis}, output_name: {0: batch_axis}}, dynamo=False,
                           opset_version=17)
+    return path
+
+
+def ort_session(path: Path, threads: int) -> Any:
+    """An ONNX Runtime CPU session with `threads` intra-op threads and every graph optimisation."""
+    import onnxruntime as ort
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def make_onnx_session(model: BenchModel, path: Path, threads: int) -> Callable:
+    session = ort_session(export_onnx(model.module, model.inputs(1), path, model.spec.name), threads)
     name = model.spec.name
     return lambda x: session.run(None, {name: x.numpy()})
 

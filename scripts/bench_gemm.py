@@ -21,7 +21,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import tsrt  # noqa: F401,I001  (before torch: OpenMP's wait policy, docs/python.md)
@@ -29,39 +28,19 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_compare import export_onnx, ort_session, time_calls  # noqa: E402
+
 SHAPES = [(rows, k, n) for rows in (128, 1024) for (k, n) in ((768, 768), (768, 3072), (3072, 768))]
 
 
 def onnx_linear(weight: torch.Tensor, bias: torch.Tensor, path: Path, threads: int):
-    import onnxruntime as ort
-
-    class Linear(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
-            self.linear.weight.data.copy_(weight)
-            self.linear.bias.data.copy_(bias)
-
-        def forward(self, x):
-            return self.linear(x)
-
-    torch.onnx.export(Linear(), (torch.rand(1, weight.shape[1]),), str(path), input_names=["x"], output_names=["y"],
-                      dynamic_axes={"x": {0: "rows"}, "y": {0: "rows"}}, dynamo=False, opset_version=17)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
+    linear.weight.data.copy_(weight)
+    linear.bias.data.copy_(bias)
+    session = ort_session(export_onnx(linear, (torch.rand(1, weight.shape[1]),), path, "x", "y", "rows"), threads)
     return lambda x: session.run(None, {"x": x})[0]
-
-
-def time_ms(fn, arg, seconds: float) -> list[float]:
-    out = []
-    deadline = time.perf_counter() + seconds
-    while not out or time.perf_counter() < deadline:
-        start = time.perf_counter()
-        fn(arg)
-        out.append((time.perf_counter() - start) * 1e3)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             for round_ in range(args.rounds + 1):
                 loads.append(os.getloadavg()[0])
                 for name, (fn, arg) in peers.items():
-                    latencies = time_ms(fn, arg, args.seconds)
+                    latencies = time_calls(fn, (arg,), args.seconds, max_calls=sys.maxsize)
                     if round_:
                         samples[name] += latencies
             flops = 2 * m * k * n

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_compare import build_models, busy_neighbour, export_quietly  # noqa: E402
+from bench_compare import build_models, busy_neighbour, export_onnx, export_quietly  # noqa: E402
 
 # The variables libgomp reads for waiting; every child starts with none of them but its own.
 WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
@@ -104,17 +104,6 @@ def time_ort(onnx_file: Path, name: str, shape: str, dtype: str, threads: int, s
     return json.loads(result.stdout)
 
 
-def export_onnx(model, path: Path) -> None:
-    import warnings
-
-    import torch
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model.module, model.inputs(1), str(path), input_names=[model.spec.name],
-                          output_names=["out"], dynamic_axes={model.spec.name: {0: "batch"}, "out": {0: "batch"}},
-                          dynamo=False, opset_version=17)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="resnet18,bert,mlp", type=lambda s: s.split(","))
@@ -142,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             if not pt.exists():
                 export_quietly(model.module, model.inputs(1), pt, model.spec, mode="trace")
             if "ort" in waits and not onnx.exists():
-                export_onnx(model, onnx)
+                export_onnx(model.module, model.inputs(1), onnx, model.spec.name)
             files[model.name] = (pt, onnx)
         with busy_neighbour(args.busy, args.busy_limit, log) as spinner:
             for model in models:
