@@ -8,12 +8,21 @@
 #endif
 
 namespace tsrt {
+namespace {
+// Either one set means the environment chose how libgomp's threads wait.
+constexpr const char* kOpenMPWaitVariables[] = {kOpenMPWaitVariable, "GOMP_SPINCOUNT"};
+}  // namespace
 
-bool openmp_wait_chosen() { return std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr; }
+bool openmp_wait_chosen() {
+  for (const char* name : kOpenMPWaitVariables) {
+    if (std::getenv(name) != nullptr) return true;
+  }
+  return false;
+}
 
 std::string openmp_wait_setting() {
   std::string text;
-  for (const char* name : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"}) {
+  for (const char* name : kOpenMPWaitVariables) {
     if (const char* value = std::getenv(name)) text += (text.empty() ? "" : " ") + std::string(name) + "=" + value;
   }
   return text.empty() ? "spin (OpenMP's default)" : text;
