@@ -80,11 +80,111 @@ def test_onednn_fusion_matches_eager(fixed_shape_cnn):
             compare(loaded(*inputs), expected, entry.tolerance.atol, entry.tolerance.rtol)
 
 
-def test_dynamic_shapes_keep_optimize_for_inference(zoo_dir):
-    """Fused partitions are compiled per shape; other shapes would run unfused."""
-    steps = tsrt.load(zoo_dir / "resnet_cnn.trace.pt").optimizations
-    assert any(step.startswith("oneDNN Graph fusion skipped: the file declares dynamic dimensions") for step in steps)
-    assert any(step.startswith("optimize_for_inference (") for step in steps), steps
+def dynamic_cnn_inputs(batch: int, size: int, seed: int) -> tuple[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand((batch, 3, size, size), generator=generator) * 2 - 1,)
+
+
+def fused_lines(model: tsrt.Model) -> dict[str, str]:
+    """runtime_report's per-shape lines, by their "forward(...)" key."""
+    lines = {}
+    for line in model.runtime_report:
+        if line.startswith("oneDNN fusion for "):
+            key, _, rest = line[len("oneDNN fusion for "):].partition(": ")
+            lines[key] = rest
+    return lines
+
+
+def expect_eager(model: tsrt.Model, inputs: tuple[torch.Tensor], calls: int = 3) -> None:
+    entry = zoo.get("resnet_cnn")
+    with torch.no_grad():
+        expected = entry.build()(*inputs)
+    for _ in range(calls):
+        compare(model(*inputs), expected, entry.tolerance.atol, entry.tolerance.rtol)
+
+
+def test_dynamic_shapes_get_onednn_fusion_per_shape(zoo_dir):
+    """A file with dynamic dimensions: each new input shape is fused at its first
+    call, the declared one at load; every shape matches eager, the first call included."""
+    model = tsrt.load(zoo_dir / "resnet_cnn.trace.pt")
+    steps = model.optimizations
+    assert any(step.startswith("oneDNN Graph fusion per input shape") for step in steps), steps
+    assert any(step.startswith("optimize_for_inference (") for step in steps), steps  # for shapes past the bound
+    assert "warmed up forward (1 calls at the declared shapes)" in steps
+    assert list(fused_lines(model)) == ["forward(2x3x32x32 Float)"]
+    for batch, size, seed in [(1, 32, 21), (5, 32, 22), (2, 40, 23), (1, 32, 24)]:
+        expect_eager(model, dynamic_cnn_inputs(batch, size, seed))
+    lines = fused_lines(model)
+    assert set(lines) == {"forward(2x3x32x32 Float)", "forward(1x3x32x32 Float)", "forward(5x3x32x32 Float)",
+                          "forward(2x3x40x40 Float)"}
+    assert lines["forward(1x3x32x32 Float)"].endswith(", 6 calls"), lines
+    assert all(line.startswith("compiled in ") for line in lines.values()), lines
+    assert not any("ran unfused" in line for line in model.runtime_report), model.runtime_report
+
+
+def test_shapes_past_the_bound_run_unfused_and_match(zoo_dir):
+    model = tsrt.load(zoo_dir / "resnet_cnn.trace.pt", onednn_fusion_shapes=2)
+    for batch, seed in [(1, 31), (3, 32), (4, 33)]:
+        expect_eager(model, dynamic_cnn_inputs(batch, 32, seed))
+    assert set(fused_lines(model)) == {"forward(2x3x32x32 Float)", "forward(1x3x32x32 Float)"}
+    assert model.runtime_report[-1] == (
+        "oneDNN fusion: 6 calls ran unfused (optimize_for_inference), 6 of them because 2 shapes were fused already")
+
+
+def test_non_contiguous_inputs_run_unfused_and_match(zoo_dir):
+    model = tsrt.load(zoo_dir / "resnet_cnn.trace.pt")
+    (image,) = dynamic_cnn_inputs(2, 32, 41)
+    strided = image.transpose(2, 3)  # same shape, not contiguous
+    assert not strided.is_contiguous()
+    expect_eager(model, (strided,), calls=2)
+    assert model.runtime_report[-1].startswith("oneDNN fusion: 2 calls ran unfused"), model.runtime_report
+
+
+def test_per_shape_fusion_can_be_turned_off(zoo_dir):
+    model = tsrt.load(zoo_dir / "resnet_cnn.trace.pt", onednn_fusion_shapes=0)
+    assert "oneDNN Graph fusion per input shape off (onednn_fusion_shapes 0)" in model.optimizations
+    expect_eager(model, dynamic_cnn_inputs(3, 32, 51))
+    assert model.runtime_report == []
+    with pytest.raises(tsrt.Error, match="onednn_fusion_shapes must not be negative"):
+        tsrt.load(zoo_dir / "resnet_cnn.trace.pt", onednn_fusion_shapes=-1)
+
+
+def test_per_shape_fusion_from_many_threads(zoo_dir):
+    """Threads meeting new shapes at once: one compiles each shape, the others run
+    unfused meanwhile; every answer matches eager."""
+    model = tsrt.load(zoo_dir / "resnet_cnn.trace.pt")
+    eager = zoo.get("resnet_cnn").build()
+    cases = [dynamic_cnn_inputs(batch, 32, 60 + batch) for batch in (1, 3, 4)]
+    with torch.no_grad():
+        expected = [eager(*inputs) for inputs in cases]
+    failures: list[str] = []
+
+    def work(offset: int) -> None:
+        try:
+            for step in range(6):
+                index = (offset + step) % len(cases)
+                compare(model(*cases[index]), expected[index], 1e-4, 1e-3)
+        except Exception as error:  # reported below, with the thread's view
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=work, args=(offset,)) for offset in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+    lines = fused_lines(model)
+    assert {"forward(1x3x32x32 Float)", "forward(3x3x32x32 Float)", "forward(4x3x32x32 Float)"} <= set(lines)
+    calls = sum(int(line.rsplit(", ", 1)[1].split()[0]) for line in lines.values())
+    unfused = next((int(line.split()[2]) for line in model.runtime_report if "ran unfused" in line), 0)
+    assert calls + unfused == 1 + 4 * 6  # the load's warm-up call and every thread's
+
+
+def test_bench_reports_the_shapes_it_fused(zoo_dir):
+    model = tsrt.load(zoo_dir / "resnet_cnn.trace.pt")
+    report = model.benchmark(*dynamic_cnn_inputs(3, 32, 71), iters=3, warmup_iters=1)
+    assert any(line.startswith("oneDNN fusion for forward(3x3x32x32 Float): compiled in ")
+               for line in report["optimizations"]), report["optimizations"]
 
 
 def test_onednn_fusion_does_not_leak_into_other_torchscript(fixed_shape_cnn):

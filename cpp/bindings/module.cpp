@@ -90,6 +90,7 @@ PYBIND11_MODULE(_C, m) {
       .def_readwrite("freeze", &OptimizeOptions::freeze)
       .def_readwrite("optimize_for_inference", &OptimizeOptions::optimize_for_inference)
       .def_readwrite("onednn_fusion", &OptimizeOptions::onednn_fusion)
+      .def_readwrite("onednn_fusion_shapes", &OptimizeOptions::onednn_fusion_shapes)
       .def_readwrite("graph_executor_optimize", &OptimizeOptions::graph_executor_optimize)
       // As text ("fp32", "bf16", "fp16", or their long names): what users type.
       .def_property(
@@ -143,6 +144,7 @@ PYBIND11_MODULE(_C, m) {
       })
       .def("run", &run, py::arg("method"), py::arg("args"), py::arg("kwargs"))
       .def_property_readonly("optimizations", &Model::optimizations)
+      .def_property_readonly("runtime_report", &Model::runtime_report)
       .def_property_readonly("load_ms", &Model::load_ms)
       .def("benchmark", [](const Model& model, const py::tuple& args, const BenchmarkOptions& options) {
         const std::vector<c10::IValue> inputs = positional_inputs(args);

@@ -42,6 +42,9 @@ class Backend {
   virtual void coerce_input_types(const std::string& method, std::vector<c10::IValue>& inputs) const = 0;
   /// Operators, weights and deployment hazards of the loaded model.
   virtual ModelSummary summary() const = 0;
+  /// What the backend compiled or chose while serving (shapes fused so far, ...), a
+  /// line each; read on demand, not on the hot path.
+  virtual std::vector<std::string> runtime_report() const { return {}; }
   /// Runs `method`; called under InferenceMode with inputs already on device().
   /// LibTorch's exceptions pass through: Model wraps them.
   virtual c10::IValue run(const std::string& method, std::vector<c10::IValue> inputs) const = 0;

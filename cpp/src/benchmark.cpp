@@ -168,6 +168,8 @@ BenchmarkResult benchmark(const Model& model, const std::vector<c10::IValue>& in
   result.latency_ms = latency_stats(latencies);
   result.unstable = result.latency_ms.cv > options.unstable_cv;
   result.peak_rss_bytes = peak_rss_bytes();
+  // What the model compiled on the way (a shape fused in oneDNN at the first call).
+  for (std::string& line : model.runtime_report()) result.optimizations.push_back(std::move(line));
 
   if (options.profile_iters > 0) {
     result.profile = detail::profile_operators([&] { model.run(options.method, inputs); }, options.profile_iters,

@@ -185,6 +185,7 @@ const std::string& Model::path() const { return loaded_->path; }
 c10::Device Model::device() const { return loaded_->device; }
 std::string Model::format() const { return loaded_->backend->format(); }
 const std::vector<std::string>& Model::optimizations() const { return loaded_->optimizations; }
+std::vector<std::string> Model::runtime_report() const { return loaded_->backend->runtime_report(); }
 double Model::load_ms() const { return loaded_->load_ms; }
 std::vector<std::string> Model::method_names() const { return loaded_->method_names; }
 

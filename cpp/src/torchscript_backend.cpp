@@ -8,6 +8,7 @@
 
 #include <set>
 
+#include "fused_shapes.h"
 #include "input_check.h"
 #include "ivalue_map.h"
 #include "torchscript_optimize.h"
@@ -52,10 +53,18 @@ class TorchScriptBackend final : public Backend {
     compute_dtype_ = precision_dtype(options.precision);
     graph_executor_optimize_ = optimized.graph_executor_optimize;
     onednn_fusion_ = optimized.onednn_fusion;
+    if (optimized.fuse_per_shape) {
+      fused_shapes_ = std::make_unique<FusedShapes>(std::move(*optimized.fuse_per_shape),
+                                                    static_cast<size_t>(options.onednn_fusion_shapes));
+    }
   }
 
+  // Fused per shape, one call at the declared shapes compiles them.
+  int warmup_calls_wanted() const override { return onednn_fusion_ ? kOneDnnCompileCalls : fused_shapes_ ? 1 : 0; }
 
-  int warmup_calls_wanted() const override { return onednn_fusion_ ? kOneDnnCompileCalls : 0; }
+  std::vector<std::string> runtime_report() const override {
+    return fused_shapes_ ? fused_shapes_->report() : std::vector<std::string>{};
+  }
 
   std::vector<std::string> method_names() const override {
     std::vector<std::string> names;
@@ -155,6 +164,9 @@ class TorchScriptBackend final : public Backend {
   c10::IValue run(const std::string& method, std::vector<c10::IValue> inputs) const override {
     // get_method is const and Method::operator() runs the function's executor,
     // which LibTorch guards for concurrent callers; the module itself is shared.
+    if (fused_shapes_) {  // float32 only, as oneDNN fusion is
+      if (std::optional<c10::IValue> output = fused_shapes_->run(method, inputs)) return std::move(*output);
+    }
     // The optimiser switch is thread-local: set for this call only, as Triton's
     // PyTorch backend does.
     torch::jit::GraphOptimizerEnabledGuard optimizer(graph_executor_optimize_);
@@ -190,6 +202,7 @@ class TorchScriptBackend final : public Backend {
   c10::ScalarType compute_dtype_ = at::kFloat;  // or the lower precision the outputs come back from
   bool graph_executor_optimize_ = true;         // LibTorch's own default until optimize() says otherwise
   bool onednn_fusion_ = false;
+  std::unique_ptr<FusedShapes> fused_shapes_;  // a file with dynamic dimensions, oneDNN fusion on
 };
 
 }  // namespace

@@ -160,14 +160,22 @@ OptimizedModule optimize_torchscript(torch::jit::Module module, const OptimizeOp
 
   const bool could_fuse = options.onednn_fusion && frozen && device.is_cpu() &&
                           options.precision == Precision::kFloat32 && uses_convolution(module);
+  if (options.onednn_fusion_shapes < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "onednn_fusion_shapes must not be negative");
+  }
   // The fused partitions are compiled for the shapes of the first calls; another
-  // shape falls back to the unfused graph, slower than optimize_for_inference
-  // (ResNet-18 exported with a dynamic batch, warmed at 1, run at 8: 306 ms fused
-  // fallback, 223 ms optimize_for_inference). So only files with fixed shapes.
+  // shape falls back to an unfused graph, slower than optimize_for_inference. So a
+  // file with dynamic dimensions gets a fused clone per shape (fused_shapes.h).
   const bool fuse_with_onednn = could_fuse && fixed_shapes;
   if (could_fuse && !fixed_shapes) {
-    applied.push_back("oneDNN Graph fusion skipped: the file declares dynamic dimensions (it pays off at fixed "
-                      "shapes; export with fixed shapes to use it)");
+    if (options.onednn_fusion_shapes > 0) {
+      result.fuse_per_shape = module.clone();  // optimize_for_inference below rewrites `module` in place
+      applied.push_back("oneDNN Graph fusion per input shape: each new shape is compiled at its first call (2 "
+                        "calls), up to " + std::to_string(options.onednn_fusion_shapes) +
+                        " shapes; other shapes run the optimize_for_inference graph");
+    } else {
+      applied.push_back("oneDNN Graph fusion per input shape off (onednn_fusion_shapes 0)");
+    }
   }
   if (fuse_with_onednn) {
     result.onednn_fusion = true;

@@ -3,6 +3,7 @@
 // and lower-precision weights, as OptimizeOptions asks.
 
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,14 +34,18 @@ struct OptimizedModule {
   /// Run every call inside a OneDnnFusionWindow; load must then make
   /// kOneDnnCompileCalls calls at the declared shapes before serving.
   bool onednn_fusion = false;
+  /// Set for a file with dynamic dimensions whose graph oneDNN fusion would serve:
+  /// the frozen module before optimize_for_inference, for FusedShapes to clone per
+  /// input shape; `module` is then the optimize_for_inference graph for the rest.
+  std::optional<torch::jit::Module> fuse_per_shape;
 };
 
 /// The profiling executor profiles on the first call of a shape and compiles (and
 /// fuses) on the second.
 constexpr int kOneDnnCompileCalls = 2;
 
-/// Returns the module to run and how. oneDNN fusion is used only when
-/// `fixed_shapes` (the file declares no dynamic dimension). Appends a line per step to `applied`,
+/// Returns the module to run and how. oneDNN fusion compiles at load when
+/// `fixed_shapes` (the file declares no dynamic dimension), per shape otherwise. Appends a line per step to `applied`,
 /// including the steps that were skipped and why (a module that cannot be frozen
 /// still runs). Throws Error(kUnsupported) for a precision the device cannot run.
 OptimizedModule optimize_torchscript(torch::jit::Module module, const OptimizeOptions& options, c10::Device device,

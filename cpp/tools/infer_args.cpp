@@ -79,6 +79,12 @@ const LoadFlag kLoadFlags[] = {
      [](LoadOptions& o) { return &o.optimize.optimize_for_inference; }, nullptr, nullptr},
     {kOptimisation, "onednn_fusion", nullptr, "fuse convolutions in oneDNN Graph (CPU fp32)",
      [](LoadOptions& o) { return &o.optimize.onednn_fusion; }, nullptr, nullptr},
+    {kOptimisation, "onednn_fusion_shapes", "N", "input shapes fused at most, for a file with\ndynamic dimensions",
+     nullptr,
+     [](LoadOptions& o, const std::string& flag, const std::string& v) {
+       o.optimize.onednn_fusion_shapes = static_cast<int>(parse_count(flag, v));
+     },
+     [](const LoadOptions& o) { return std::to_string(o.optimize.onednn_fusion_shapes); }},
     {kOptimisation, "inference_mode", nullptr, "run every call under c10::InferenceMode",
      [](LoadOptions& o) { return &o.optimize.inference_mode; }, nullptr, nullptr},
     {kOptimisation, "graph_executor_optimize", nullptr, "re-optimise in LibTorch's profiling executor",

@@ -93,6 +93,13 @@ class Model:
         return self._handle.optimizations
 
     @property
+    def runtime_report(self) -> list[str]:
+        """What the model compiled while serving: for a TorchScript file with dynamic
+        dimensions and convolutions, each input shape fused in oneDNN so far, with its
+        compile time and calls, and the calls that ran unfused. Empty otherwise."""
+        return self._handle.runtime_report
+
+    @property
     def load_ms(self) -> float:
         return self._handle.load_ms
 
@@ -122,7 +129,8 @@ class Model:
 def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
          allowed_operators: Sequence[str] | None = None, verify_checksums: bool = True,
          inference_mode: bool = True, freeze: bool = True, optimize_for_inference: bool = True,
-         onednn_fusion: bool = True, graph_executor_optimize: bool = False, precision: str = "fp32",
+         onednn_fusion: bool = True, onednn_fusion_shapes: int = 8, graph_executor_optimize: bool = False,
+         precision: str = "fp32",
          warmup_runs: int = 0, max_input_bytes: int = 0) -> Model:
     """Loads a model file with libtsrt: a TorchScript file (.pt) or an AOTInductor
     package (.pt2); the format is read from its contents.
@@ -139,6 +147,8 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
     verify_checksums: check the CRC-32 of every weight storage (LibTorch does not).
     inference_mode / freeze / optimize_for_inference / onednn_fusion /
     graph_executor_optimize: the load-time optimisations (all but the last on).
+    onednn_fusion_shapes: input shapes fused at most for a file with dynamic
+        dimensions (each compiled at its first call; see Model.runtime_report).
     precision: "fp32", "bf16" or "fp16" for weights and compute (inputs and outputs
         stay float32).
     warmup_runs: calls per method at load, on inputs of the declared shapes.
@@ -158,6 +168,7 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
     optimize.freeze = freeze
     optimize.optimize_for_inference = optimize_for_inference
     optimize.onednn_fusion = onednn_fusion
+    optimize.onednn_fusion_shapes = onednn_fusion_shapes
     optimize.graph_executor_optimize = graph_executor_optimize
     optimize.precision = precision
     optimize.warmup_runs = warmup_runs

@@ -47,6 +47,10 @@ class Model {
   /// What load() did to make the model fast, one line a step ("froze the module",
   /// "optimize_for_inference", "InferenceMode on every call", ...).
   const std::vector<std::string>& optimizations() const;
+  /// What the model compiled while serving, a line each: for a TorchScript file with
+  /// dynamic dimensions and convolutions, each input shape fused in oneDNN so far
+  /// (compile time, calls served) and the calls that ran unfused. Empty otherwise.
+  std::vector<std::string> runtime_report() const;
   /// Wall time of load(), in milliseconds: reading, checking, optimising, warm-up.
   double load_ms() const;
 

@@ -46,8 +46,16 @@ struct OptimizeOptions {
   /// profiling executor at the first two calls of each input shape, so load warms
   /// up twice at the declared shapes. Measured on ResNet-18, one thread: CPU time
   /// per call 45 ms against 55 ms with optimize_for_inference (ONNX Runtime 43 ms);
-  /// no gain on BERT or an MLP, where it stays off.
+  /// no gain on BERT or an MLP, where it stays off. A file with dynamic dimensions
+  /// gets one fused module per input shape, compiled at the first call of that shape
+  /// (load compiles the declared one), up to onednn_fusion_shapes of them; calls at
+  /// further shapes run the optimize_for_inference graph. Model::runtime_report()
+  /// lists the shapes fused so far.
   bool onednn_fusion = true;
+  /// Input shapes fused at most, for a file with dynamic dimensions: each costs a
+  /// compile at its first call (ResNet-18: about 2 calls' time) and a copy of the
+  /// weights in oneDNN's layouts.
+  int onednn_fusion_shapes = 8;
   /// LibTorch's graph executor re-optimises each graph on its first calls,
   /// specialising to the shapes it profiles; on an already optimised frozen graph
   /// that costs slow first calls and a recompile per new shape for no steady-state
