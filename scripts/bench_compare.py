@@ -350,6 +350,7 @@ class Row:
     max_abs_error: float | None = None
     ratio_to_fastest: float = 0.0
     notes: list[str] = field(default_factory=list)
+    best_path: bool = False  # tsrt's best path for this model, by the rule (best_path_peer)
 
 
 def cpu_has_bf16_units() -> bool:
@@ -387,9 +388,11 @@ def run(args: argparse.Namespace) -> list[Row]:
                 for _ in range(args.rounds):
                     for name, fn in peers.items():
                         samples[name] += time_calls(fn, inputs, args.seconds / args.rounds, args.max_calls)
+                best = best_path_peer(peers)
                 for name, latencies in samples.items():
                     rows.append(Row(model.name, batch, name, statistics.median(latencies),
-                                    float(np.percentile(latencies, 90)), len(latencies), errors[name]))
+                                    float(np.percentile(latencies, 90)), len(latencies), errors[name],
+                                    best_path=name == best))
                 if "tsrt_infer" in wanted:
                     report = infer_bench(tsrt_file, model, batch, args.threads, args.seconds)
                     rows.append(Row(model.name, batch, "tsrt_infer", report["latency_ms"]["median"],
@@ -416,18 +419,26 @@ def median_of(rows: list[Row], model: str, batch: int, peer: str) -> float | Non
     return None
 
 
-# tsrt's best path, by the one rule docs/benchmarks.md gives users: the AOTInductor
-# package (.pt2) when torch.export accepts the model, else the traced .pt with a dynamic
-# batch; both through tsrt.load. A model whose .pt2 export failed has no tsrt_aoti row.
-BEST_PATH_ORDER = ("tsrt_aoti", "tsrt")
+def best_path_peer(peers: dict[str, Any]) -> str | None:
+    """tsrt's best path, by the one rule docs/benchmarks.md gives users: the traced .pt
+    for a model whose convolutions tsrt fuses in oneDNN (its load report says so);
+    else the AOTInductor package (.pt2) when torch.export accepted the model; else the
+    traced .pt. A dynamic batch either way, through tsrt.load. Why convolutions go to
+    the .pt: Inductor pre-packs convolution weights only for static input shapes, so a
+    .pt2 with a dynamic batch re-packs every weight on every call, while the .pt gets
+    oneDNN fusion per input shape."""
+    traced = peers.get("tsrt")
+    if traced is not None and any(step.startswith("oneDNN Graph fusion per input shape:")
+                                  for step in traced.optimizations):
+        return "tsrt"
+    if "tsrt_aoti" in peers:
+        return "tsrt_aoti"
+    return "tsrt" if traced is not None else None
 
 
 def best_path(rows: list[Row], model: str, batch: int) -> str | None:
-    """The peer that is tsrt's best path for `model` by the documented rule."""
-    for peer in BEST_PATH_ORDER:
-        if median_of(rows, model, batch, peer) is not None:
-            return peer
-    return None
+    """The peer that was tsrt's best path for `model` in this run."""
+    return next((row.peer for row in rows if (row.model, row.batch) == (model, batch) and row.best_path), None)
 
 
 def targets(rows: list[Row]) -> list[dict[str, Any]]:
