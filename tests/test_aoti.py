@@ -237,7 +237,7 @@ def test_cli_export_of_gated_fails_with_the_location(tmp_path):
 
 def test_cli_exports_a_pt2_from_a_batch_1_example(tmp_path):
     """-o *.pt2 implies --format aoti; a batch-1 example (which torch.export would specialise)
-    is captured size-obliviously, and the package runs batch 1 and others."""
+    is captured size-obliviously at batch 2, and the package runs batch 1 and others."""
     package = tmp_path / "m.pt2"
     run = subprocess.run([sys.executable, "-m", "tsrt.cli", "export", "tsrt.zoo.mlp:make_mlp", "-o", str(package),
                           "--example", "x=1x64:float32", "--json", "-q"], capture_output=True, text=True, cwd=ROOT,
@@ -245,7 +245,7 @@ def test_cli_exports_a_pt2_from_a_batch_1_example(tmp_path):
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["format"] == "aoti" and report["mode"] == "torch.export"
-    assert any("x[0]): captured size-obliviously" in finding for finding in report["findings"])
+    assert any("x[0]): captured size-obliviously at size 2" in finding for finding in report["findings"])
     assert report["verification"] and all(check["passed"] for check in report["verification"])
     assert report["timings"]["aoti_compile"] > 0
     # Compiled with tsrt's default Inductor settings (freezing; a model this small without
