@@ -36,3 +36,13 @@ def test_targets_are_checked_on_the_rows_marked_best():
     ort = checks["tsrt best path (tsrt) <= 1.0x ONNX Runtime"]
     assert ort["ratio"] == 1.25 and not ort["met"]
     assert checks["tsrt best path (tsrt) <= 0.8x eager"]["met"]
+
+
+def test_a_wrong_answer_meets_no_target():
+    rows = [bench_compare.Row("m", 8, "tsrt_aoti", 1.0, 1.0, 10, max_abs_error=0.3, best_path=True),
+            bench_compare.Row("m", 8, "onnxruntime", 4.0, 4.0, 10),
+            bench_compare.Row("m", 8, "eager", 10.0, 10.0, 10)]
+    checks = bench_compare.targets(rows)
+    assert checks and all(not check["met"] and check["wrong_answer"] for check in checks)
+    rows[0].max_abs_error = 2e-6
+    assert all(check["met"] for check in bench_compare.targets(rows))
