@@ -91,6 +91,7 @@ PYBIND11_MODULE(_C, m) {
       .def_readwrite("optimize_for_inference", &OptimizeOptions::optimize_for_inference)
       .def_readwrite("onednn_fusion", &OptimizeOptions::onednn_fusion)
       .def_readwrite("graph_executor_optimize", &OptimizeOptions::graph_executor_optimize)
+      .def_readwrite("adaptive_threads", &OptimizeOptions::adaptive_threads)
       // As text ("fp32", "bf16", "fp16", or their long names): what users type.
       .def_property(
           "precision", [](const OptimizeOptions& options) { return to_string(options.precision); },
