@@ -122,7 +122,8 @@ class Model:
 def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
          allowed_operators: Sequence[str] | None = None, verify_checksums: bool = True,
          inference_mode: bool = True, freeze: bool = True, optimize_for_inference: bool = True,
-         onednn_fusion: bool = True, graph_executor_optimize: bool = False, precision: str = "fp32",
+         onednn_fusion: bool = True, graph_executor_optimize: bool = False, adaptive_threads: bool = True,
+         precision: str = "fp32",
          warmup_runs: int = 0, max_input_bytes: int = 0) -> Model:
     """Loads a model file with libtsrt: a TorchScript file (.pt) or an AOTInductor
     package (.pt2); the format is read from its contents.
@@ -139,6 +140,9 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
     verify_checksums: check the CRC-32 of every weight storage (LibTorch does not).
     inference_mode / freeze / optimize_for_inference / onednn_fusion /
     graph_executor_optimize: the load-time optimisations (all but the last on).
+    adaptive_threads: on CPU with more than one intra-op thread, time forward on one
+        thread and on all at load, and run calls up to the input size where one thread
+        won on one thread (waking OpenMP's others costs more than a small call).
     precision: "fp32", "bf16" or "fp16" for weights and compute (inputs and outputs
         stay float32).
     warmup_runs: calls per method at load, on inputs of the declared shapes.
@@ -159,6 +163,7 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
     optimize.optimize_for_inference = optimize_for_inference
     optimize.onednn_fusion = onednn_fusion
     optimize.graph_executor_optimize = graph_executor_optimize
+    optimize.adaptive_threads = adaptive_threads
     optimize.precision = precision
     optimize.warmup_runs = warmup_runs
     options.max_input_bytes = max_input_bytes
