@@ -96,7 +96,7 @@ std::vector<TensorSpec> declared_inputs(const MethodSignature& signature) {
 
 // Probes forward on one thread against the loading thread's count (see
 // tsrt/optimize.h, adaptive_threads) and fixes the choice before the model is shared.
-void choose_threads(detail::LoadedModel& loaded, const Model& model, uint64_t max_input_bytes) {
+void choose_threads(detail::LoadedModel& loaded, const Model& model, bool warmed_up, uint64_t max_input_bytes) {
   if (!loaded.device.is_cpu()) return;
   auto forward = loaded.signatures.find("forward");
   if (forward == loaded.signatures.end()) return;
@@ -110,7 +110,8 @@ void choose_threads(detail::LoadedModel& loaded, const Model& model, uint64_t ma
     return;
   }
   const detail::ThreadChoice choice = detail::probe_threads(
-      specs, [&](const std::vector<c10::IValue>& inputs) { model.forward(inputs); }, threads, max_input_bytes);
+      specs, [&](const std::vector<c10::IValue>& inputs) { model.forward(inputs); }, threads, warmed_up,
+      max_input_bytes);
   loaded.one_thread_method = &forward->second;
   loaded.one_thread_up_to = choice.one_thread_up_to;
   loaded.optimizations.push_back(choice.report);
@@ -199,7 +200,7 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   if (warmup_runs > 0) {
     loaded->optimizations.push_back(model.warm_up(warmup_runs));
   }
-  if (options.optimize.adaptive_threads) choose_threads(*loaded, model, options.max_input_bytes);
+  if (options.optimize.adaptive_threads) choose_threads(*loaded, model, warmup_runs > 0, options.max_input_bytes);
   loaded->load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return model;
 }

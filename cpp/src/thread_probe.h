@@ -33,11 +33,12 @@ struct ThreadChoice {
 /// the one-thread call passes 1 ms, when `threads` win clearly at two sizes in a
 /// row, or when a call throws (a model that only takes small batches); never throws
 /// itself. Nothing is probed when a call at the declared shapes already takes more
-/// than 1 ms, where a thread's wake-up does not matter. `max_input_bytes` bounds the
-/// inputs made, as random_tensor's.
+/// than 1 ms, where a thread's wake-up does not matter: that costs one call, or two
+/// when the first is short and `warmed_up` is false (it may be lazy initialisation).
+/// `max_input_bytes` bounds the inputs made, as random_tensor's.
 ThreadChoice probe_threads(const std::vector<TensorSpec>& inputs,
                            const std::function<void(const std::vector<c10::IValue>&)>& call, int threads,
-                           uint64_t max_input_bytes);
+                           bool warmed_up, uint64_t max_input_bytes);
 
 /// The elements of the tensors among `inputs`, which the choice is compared with.
 int64_t tensor_elements(const std::vector<c10::IValue>& inputs);
