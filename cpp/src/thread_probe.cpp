@@ -149,7 +149,9 @@ ThreadChoice probe_threads(const std::vector<TensorSpec>& declared,
       return choice;
     }
   } catch (const std::exception& e) {
-    choice.report = always + " (the probe's call at the declared shapes failed: " + e.what() + ")";
+    const std::string message = e.what();
+    choice.report = always + " (the probe's call at the declared shapes failed: " +
+                    message.substr(0, message.find('\n')) + ")";
     return choice;
   }
 

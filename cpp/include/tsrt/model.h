@@ -47,7 +47,8 @@ class Model {
   /// What load() did to make the model fast, one line a step ("froze the module",
   /// "optimize_for_inference", "InferenceMode on every call", ...).
   const std::vector<std::string>& optimizations() const;
-  /// Wall time of load(), in milliseconds: reading, checking, optimising, warm-up.
+  /// Wall time of load(), in milliseconds: reading, checking, optimising, warm-up,
+  /// and the thread probe of adaptive_threads.
   double load_ms() const;
 
   /// Names of the methods that can be run: "forward" and @torch.jit.export methods.
@@ -70,6 +71,9 @@ class Model {
   /// type against the schema, dtype/rank/fixed dims against the metadata; a bad
   /// input throws Error(kInvalidArgument) naming it. A failure inside the model
   /// throws Error(kRuntime) naming the model, the method and the input shapes.
+  /// A forward call no larger than what load measured faster on one thread runs on
+  /// the calling thread alone (OptimizeOptions::adaptive_threads); the thread's
+  /// OpenMP and MKL counts are the same after the call as before.
   c10::IValue run(const std::string& method, std::vector<c10::IValue> inputs) const;
 
   /// Same, with inputs by name; throws Error(kInvalidArgument) for unknown or missing names.
