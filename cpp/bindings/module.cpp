@@ -92,6 +92,7 @@ PYBIND11_MODULE(_C, m) {
       .def_readwrite("onednn_fusion", &OptimizeOptions::onednn_fusion)
       .def_readwrite("onednn_fusion_shapes", &OptimizeOptions::onednn_fusion_shapes)
       .def_readwrite("graph_executor_optimize", &OptimizeOptions::graph_executor_optimize)
+      .def_readwrite("adaptive_threads", &OptimizeOptions::adaptive_threads)
       // As text ("fp32", "bf16", "fp16", or their long names): what users type.
       .def_property(
           "precision", [](const OptimizeOptions& options) { return to_string(options.precision); },

@@ -1,5 +1,6 @@
 #include "tsrt/model.h"
 
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <c10/util/Exception.h>
 
@@ -16,6 +17,8 @@
 #include "intra_op_threads.h"
 #include "ivalue_map.h"
 #include "model_file.h"
+#include "one_thread_scope.h"
+#include "thread_probe.h"
 #include "torchscript_backend.h"
 #include "tsrt/device.h"
 
@@ -39,6 +42,10 @@ class LoadedModel {
   std::vector<std::string> method_names;
   // Signatures are read once at load: run() consults them on every call.
   std::map<std::string, MethodSignature> signatures;
+  // Calls of this method (forward's entry in `signatures`, when its threads were
+  // probed) with at most `one_thread_up_to` input elements run on one thread.
+  const MethodSignature* one_thread_method = nullptr;
+  int64_t one_thread_up_to = -1;
 };
 
 }  // namespace detail
@@ -75,6 +82,39 @@ bool declares_fixed_shapes(const std::optional<ModelMetadata>& metadata) {
     }
   }
   return true;
+}
+
+// The inputs `method` takes, all with declared shapes; empty when any is not declared.
+std::vector<TensorSpec> declared_inputs(const MethodSignature& signature) {
+  std::vector<TensorSpec> specs;
+  for (const ArgumentInfo& argument : signature.inputs) {
+    if (!argument.spec) return {};
+    specs.push_back(*argument.spec);
+  }
+  return specs;
+}
+
+// Probes forward on one thread against the loading thread's count (see
+// tsrt/optimize.h, adaptive_threads) and fixes the choice before the model is shared.
+void choose_threads(detail::LoadedModel& loaded, const Model& model, bool warmed_up, uint64_t max_input_bytes) {
+  if (!loaded.device.is_cpu()) return;
+  auto forward = loaded.signatures.find("forward");
+  if (forward == loaded.signatures.end()) return;
+  detail::apply_intra_op_threads();  // the count run() gives this thread
+  const int threads = at::get_num_threads();
+  if (threads <= 1) return;  // nothing to choose; no line either, as on CUDA
+  const std::vector<TensorSpec> specs = declared_inputs(forward->second);
+  if (specs.empty()) {
+    loaded.optimizations.push_back("threads per call: always " + std::to_string(threads) +
+                                   " (not probed: forward's input shapes are not in the metadata)");
+    return;
+  }
+  const detail::ThreadChoice choice = detail::probe_threads(
+      specs, [&](const std::vector<c10::IValue>& inputs) { model.forward(inputs); }, threads, warmed_up,
+      max_input_bytes);
+  loaded.one_thread_method = &forward->second;
+  loaded.one_thread_up_to = choice.one_thread_up_to;
+  loaded.optimizations.push_back(choice.report);
 }
 
 }  // namespace
@@ -160,6 +200,7 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   if (warmup_runs > 0) {
     loaded->optimizations.push_back(model.warm_up(warmup_runs));
   }
+  if (options.optimize.adaptive_threads) choose_threads(*loaded, model, warmup_runs > 0, options.max_input_bytes);
   loaded->load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return model;
 }
@@ -217,6 +258,12 @@ c10::IValue Model::run(const std::string& method, std::vector<c10::IValue> input
   // formatting their shapes on every call cost more than a small model's forward.
   const std::vector<c10::IValue> kept = inputs;
   detail::apply_intra_op_threads();
+  // Fixed at load; per call only a sum of sizes and, below the choice, two
+  // thread-local counts set and put back (also when the call throws).
+  std::optional<detail::OneThreadScope> one_thread;
+  if (&signature == loaded_->one_thread_method && detail::tensor_elements(inputs) <= loaded_->one_thread_up_to) {
+    one_thread.emplace();
+  }
   try {
     std::optional<c10::InferenceMode> inference_mode;
     if (loaded_->inference_mode) inference_mode.emplace();

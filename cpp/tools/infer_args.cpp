@@ -89,6 +89,8 @@ const LoadFlag kLoadFlags[] = {
      [](LoadOptions& o) { return &o.optimize.inference_mode; }, nullptr, nullptr},
     {kOptimisation, "graph_executor_optimize", nullptr, "re-optimise in LibTorch's profiling executor",
      [](LoadOptions& o) { return &o.optimize.graph_executor_optimize; }, nullptr, nullptr},
+    {kOptimisation, "adaptive_threads", nullptr, "run small calls on one thread where load measured it faster",
+     [](LoadOptions& o) { return &o.optimize.adaptive_threads; }, nullptr, nullptr},
     {kOptimisation, "warmup_runs", "N", "call each method N times at load, at its declared shapes", nullptr,
      [](LoadOptions& o, const std::string& flag, const std::string& v) {
        o.optimize.warmup_runs = static_cast<int>(parse_count(flag, v));

@@ -130,6 +130,7 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
          allowed_operators: Sequence[str] | None = None, verify_checksums: bool = True,
          inference_mode: bool = True, freeze: bool = True, optimize_for_inference: bool = True,
          onednn_fusion: bool = True, onednn_fusion_shapes: int = 8, graph_executor_optimize: bool = False,
+         adaptive_threads: bool = True,
          precision: str = "fp32",
          warmup_runs: int = 0, max_input_bytes: int = 0) -> Model:
     """Loads a model file with libtsrt: a TorchScript file (.pt) or an AOTInductor
@@ -149,6 +150,9 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
     graph_executor_optimize: the load-time optimisations (all but the last on).
     onednn_fusion_shapes: input shapes fused at most for a file with dynamic
         dimensions (each compiled at its first call; see Model.runtime_report).
+    adaptive_threads: on CPU with more than one intra-op thread, time forward on one
+        thread and on all at load, and run calls up to the input size where one thread
+        won on one thread (waking OpenMP's others costs more than a small call).
     precision: "fp32", "bf16" or "fp16" for weights and compute (inputs and outputs
         stay float32).
     warmup_runs: calls per method at load, on inputs of the declared shapes.
@@ -170,6 +174,7 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
     optimize.onednn_fusion = onednn_fusion
     optimize.onednn_fusion_shapes = onednn_fusion_shapes
     optimize.graph_executor_optimize = graph_executor_optimize
+    optimize.adaptive_threads = adaptive_threads
     optimize.precision = precision
     optimize.warmup_runs = warmup_runs
     options.max_input_bytes = max_input_bytes

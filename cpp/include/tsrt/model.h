@@ -51,7 +51,8 @@ class Model {
   /// dynamic dimensions and convolutions, each input shape fused in oneDNN so far
   /// (compile time, calls served) and the calls that ran unfused. Empty otherwise.
   std::vector<std::string> runtime_report() const;
-  /// Wall time of load(), in milliseconds: reading, checking, optimising, warm-up.
+  /// Wall time of load(), in milliseconds: reading, checking, optimising, warm-up,
+  /// and the thread probe of adaptive_threads.
   double load_ms() const;
 
   /// Names of the methods that can be run: "forward" and @torch.jit.export methods.
@@ -74,6 +75,9 @@ class Model {
   /// type against the schema, dtype/rank/fixed dims against the metadata; a bad
   /// input throws Error(kInvalidArgument) naming it. A failure inside the model
   /// throws Error(kRuntime) naming the model, the method and the input shapes.
+  /// A forward call no larger than what load measured faster on one thread runs on
+  /// the calling thread alone (OptimizeOptions::adaptive_threads); the thread's
+  /// OpenMP and MKL counts are the same after the call as before.
   c10::IValue run(const std::string& method, std::vector<c10::IValue> inputs) const;
 
   /// Same, with inputs by name; throws Error(kInvalidArgument) for unknown or missing names.
