@@ -11,6 +11,13 @@
 
 namespace tsrt::detail {
 
+namespace {
+thread_local int unfused_scopes = 0;
+}  // namespace
+
+UnfusedOnThisThread::UnfusedOnThisThread() { ++unfused_scopes; }
+UnfusedOnThisThread::~UnfusedOnThisThread() { --unfused_scopes; }
+
 FusedShapes::FusedShapes(torch::jit::Module frozen, size_t capacity) : frozen_(std::move(frozen)), capacity_(capacity) {}
 
 std::optional<std::string> FusedShapes::key_of(const std::string& method, const std::vector<c10::IValue>& inputs) {
@@ -56,6 +63,7 @@ c10::IValue FusedShapes::compile(Shape& shape, const std::string& method, const 
 }
 
 std::optional<c10::IValue> FusedShapes::run(const std::string& method, const std::vector<c10::IValue>& inputs) {
+  if (unfused_scopes > 0) return std::nullopt;
   const std::optional<std::string> key = key_of(method, inputs);
   if (!key) {
     unfused_calls_.fetch_add(1, std::memory_order_relaxed);

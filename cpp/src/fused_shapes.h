@@ -25,6 +25,17 @@
 
 namespace tsrt::detail {
 
+/// While one exists, FusedShapes::run on this thread declines (nullopt) without
+/// compiling or counting: load's thread probe times forward at sizes no request asked
+/// for, which must not take the fusion slots.
+class UnfusedOnThisThread {
+ public:
+  UnfusedOnThisThread();
+  ~UnfusedOnThisThread();
+  UnfusedOnThisThread(const UnfusedOnThisThread&) = delete;
+  UnfusedOnThisThread& operator=(const UnfusedOnThisThread&) = delete;
+};
+
 class FusedShapes {
  public:
   /// `frozen`: the frozen float32 module, before optimize_for_inference (which

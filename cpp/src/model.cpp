@@ -16,6 +16,7 @@
 #include "input_check.h"
 #include "intra_op_threads.h"
 #include "ivalue_map.h"
+#include "fused_shapes.h"
 #include "model_file.h"
 #include "one_thread_scope.h"
 #include "thread_probe.h"
@@ -109,6 +110,9 @@ void choose_threads(detail::LoadedModel& loaded, const Model& model, bool warmed
                                    " (not probed: forward's input shapes are not in the metadata)");
     return;
   }
+  // The probe's sizes are not requests: they must not take oneDNN fusion slots, and
+  // the one-thread question is the same fused or not.
+  detail::UnfusedOnThisThread unfused;
   const detail::ThreadChoice choice = detail::probe_threads(
       specs, [&](const std::vector<c10::IValue>& inputs) { model.forward(inputs); }, threads, warmed_up,
       max_input_bytes);
