@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -248,9 +249,9 @@ def test_cli_exports_a_pt2_from_a_batch_1_example(tmp_path):
     assert any("x[0]): captured size-obliviously at size 2" in finding for finding in report["findings"])
     assert report["verification"] and all(check["passed"] for check in report["verification"])
     assert report["timings"]["aoti_compile"] > 0
-    # Compiled with tsrt's default Inductor settings (freezing; a model this small without
-    # weight pre-packing, which costs it 7x a call), with its compile time per method.
-    assert report["compile"]["inductor_configs"] == {"freezing": True, "cpp.weight_prepack": False}
+    # Compiled with tsrt's default Inductor settings (a model this small unfrozen: frozen, its
+    # weights are pre-packed, which costs it 7x a call), with its compile time per method.
+    assert report["compile"]["inductor_configs"] == {"freezing": False}
     assert 0 < report["compile"]["seconds"]["forward"] <= report["timings"]["aoti_compile"]
     # The CLI built its own (unseeded) MLP: its golden pairs are the eager reference.
     # Pair 0 is the batch-1 example itself, pair 1 batch 2; both verified in C++ above.
@@ -568,14 +569,41 @@ def test_freezing_the_caller_asked_for_is_not_dropped(tmp_path, aoti_cache, monk
     assert report.compile["inductor_configs"]["freezing"] is True and report.verification
 
 
-def test_small_models_compile_without_weight_prepacking():
-    # Pre-packing costs a fixed ~15 us a layer a call: the zoo MLP's package ran 7x slower
-    # with it. Large models keep it, and a caller's setting always wins.
+def test_small_models_compile_unfrozen():
+    # Freezing pre-packs weights, which costs a fixed ~15 us a layer a call: the zoo MLP's
+    # package ran 7x slower with it. Large models keep it, and a caller's setting always wins.
     from tsrt.exporter.aoti_compile import SMALL_WEIGHT_ELEMENTS, inductor_configs_for
     small = torch.nn.Linear(64, 32)
     large = torch.nn.Linear(SMALL_WEIGHT_ELEMENTS, 1)
-    assert inductor_configs_for(None, small) == {"freezing": True, "cpp.weight_prepack": False}
+    assert inductor_configs_for(None, small) == {"freezing": False}
     assert inductor_configs_for(None, large) == {"freezing": True}
-    assert inductor_configs_for({"cpp.weight_prepack": True}, small) == {"freezing": True, "cpp.weight_prepack": True}
+    assert inductor_configs_for({"cpp.weight_prepack": False}, small) == {"freezing": True, "cpp.weight_prepack": False}
+    assert inductor_configs_for({"freezing": True}, small) == {"freezing": True}
     assert inductor_configs_for({"freezing": False}, small) == {"freezing": False}
     assert inductor_configs_for(None) == {"freezing": True}
+
+
+PACKING_ORDER = """
+import sys, zipfile, torch, tsrt
+from tsrt.spec import TensorSpec
+def packed(model, width, path):
+    tsrt.export(model.eval(), (torch.rand(2, width),), path, format="aoti", golden=1,
+                input_specs=[TensorSpec("input", (2, width), dynamic_dims=(0,))])
+    with zipfile.ZipFile(path) as archive:
+        return any("linear_pointwise" in archive.read(name).decode() for name in archive.namelist()
+                   if name.endswith("wrapper.cpp"))
+small = packed(torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU()), 64, sys.argv[1] + "/small.pt2")
+large = packed(torch.nn.Sequential(torch.nn.Linear(512, 512), torch.nn.ReLU()), 512, sys.argv[1] + "/large.pt2")
+again = packed(torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU()), 64, sys.argv[1] + "/again.pt2")
+print(small, large, again)
+"""
+
+
+def test_weight_packing_follows_each_model_not_the_first_compile_of_the_process(tmp_path):
+    """Inductor registers its weight-packing patterns once a process: with a per-model
+    "cpp.weight_prepack" setting, the first compile's held for all the others. In a fresh
+    process: small (not packed), then large (packed), then small again (not packed)."""
+    run = subprocess.run([sys.executable, "-c", PACKING_ORDER, str(tmp_path)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=600, env={**os.environ, "TSRT_AOTI_CACHE": ""})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["False", "True", "False"]

@@ -29,23 +29,31 @@ DEFAULT_INDUCTOR_CONFIGS: dict[str, Any] = {"freezing": True}
 
 
 # Pre-packed weights cost a fixed ~15 us a layer a call with a dynamic batch (oneDNN's
-# _linear_pointwise): the zoo MLP's package took 0.040 ms a call frozen against 0.0054
-# with freezing but "cpp.weight_prepack": False (and 0.0058 unfrozen), at batch 1 and 8
-# alike. ResNet-18 and BERT-base gain from it (docs/speed.md). A model whose largest
-# weight is below this many elements (a 256x256 matrix) is compiled without pre-packing;
-# where between the MLP (2048) and BERT (768x3072) the crossover lies is not measured.
+# _linear_pointwise): the zoo MLP's package took 0.040 ms a call frozen against 0.0058
+# unfrozen (0.0054 frozen with "cpp.weight_prepack": False), at batch 1 and 8 alike.
+# ResNet-18 and BERT-base gain from it (docs/speed.md). A model whose largest weight is
+# below this many elements (a 256x256 matrix) is compiled without freezing; where between
+# the MLP (2048) and BERT (768x3072) the crossover lies is not measured.
+#
+# Not "cpp.weight_prepack": False, though it was 7% faster: Inductor registers its
+# weight-packing patterns once a process, at its first frozen compile (a functools.cache'd
+# lazy_init), so whichever setting came first held for every later compile in the
+# process. A 512x512 model exported first left the MLP's package pre-packed (0.040 ms,
+# bench_compare's MLP row), and the MLP first would have left BERT unpacked. Unfrozen
+# compiles never run those patterns.
 SMALL_WEIGHT_ELEMENTS = 65536
 
 
 def inductor_configs_for(overrides: Mapping[str, Any] | None, module: torch.nn.Module | None = None
                          ) -> dict[str, Any]:
     """tsrt's defaults with the caller's settings on top ({"freezing": False} turns it off);
-    with `module`, frozen packages of small models skip weight pre-packing (above)."""
-    configs = {**DEFAULT_INDUCTOR_CONFIGS, **dict(overrides or {})}
-    if module is not None and configs.get("freezing") and "cpp.weight_prepack" not in configs:
+    with `module`, small models compile unfrozen unless the caller chose (above)."""
+    chosen = dict(overrides or {})
+    configs = {**DEFAULT_INDUCTOR_CONFIGS, **chosen}
+    if module is not None and configs.get("freezing") and not {"freezing", "cpp.weight_prepack"} & set(chosen):
         largest = max((p.numel() for p in module.parameters()), default=0)
         if largest < SMALL_WEIGHT_ELEMENTS:
-            configs["cpp.weight_prepack"] = False
+            configs["freezing"] = False
     return configs
 
 
