@@ -227,6 +227,15 @@ def build_peers(model: BenchModel, wanted: list[str], work: Path, threads: int, 
     return peers, tsrt_file
 
 
+def tsrt_choices(peer: Any) -> list[str]:
+    """What a tsrt peer chose at load and while running that changes its speed (threads
+    per call, shapes fused), for the JSON: a surprising number can be read against it."""
+    if not isinstance(peer, tsrt.Model):
+        return []
+    return [line for line in peer.optimizations + peer.runtime_report
+            if line.startswith(("threads per call", "oneDNN fusion for", "oneDNN fusion:"))]
+
+
 def fixed_shape_peer(model: BenchModel, batch: int, work: Path) -> Callable:
     """tsrt on a file exported for exactly this batch (no dynamic dimension)."""
     path = work / f"{model.name}.fixed{batch}.pt"
@@ -392,7 +401,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                 for name, latencies in samples.items():
                     rows.append(Row(model.name, batch, name, statistics.median(latencies),
                                     float(np.percentile(latencies, 90)), len(latencies), errors[name],
-                                    best_path=name == best))
+                                    notes=tsrt_choices(peers[name]), best_path=name == best))
                 if "tsrt_infer" in wanted:
                     report = infer_bench(tsrt_file, model, batch, args.threads, args.seconds)
                     rows.append(Row(model.name, batch, "tsrt_infer", report["latency_ms"]["median"],

@@ -55,7 +55,7 @@ def test_dynamic_batch_gets_a_choice_and_matches_eager_at_every_size(two_threads
     line = lines[0]
     # Either way it names the declared shape it timed and what the probe cost.
     assert re.search(r"probed \d sizes? \(4x64( to \d+x64)?\) in [0-9.]+ ms$", line), line
-    assert re.search(r"threads per call: (1 up to \d+ input elements|always 2 \(1 thread was never faster)", line), line
+    assert re.search(r"threads per call: (1 up to \d+ input elements|always 2 \(2 threads won clearly from the first size)", line), line
     for batch in (1, 8, 64, 1024):
         x = torch.randn(batch, 64)
         with torch.no_grad():
@@ -86,7 +86,7 @@ def test_fixed_shape_file_gets_one_comparison(two_threads, mlp, tmp_path):
     [line] = thread_lines(model)
     assert re.search(r"probed 1 size \(8x64\) in [0-9.]+ ms$", line), line
     assert ("threads per call: 1, the file's shapes being fixed" in line
-            or "threads per call: always 2 (1 thread was never faster" in line), line
+            or "threads per call: always 2 (2 threads won clearly from the first size" in line), line
     x = torch.randn(8, 64)
     with torch.no_grad():
         torch.testing.assert_close(model(x), mlp(x), atol=1e-5, rtol=0)
