@@ -45,7 +45,7 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 
 # tsrt before torch, as docs/python.md says to: its import chooses how LibTorch's OpenMP
-# threads wait (OMP_WAIT_POLICY=PASSIVE unless the environment chose), for every peer
+# threads wait (GOMP_SPINCOUNT=1000 unless the environment chose), for every peer
 # that runs on LibTorch in this process and for ./infer, which inherits the environment.
 import tsrt  # noqa: I001
 import numpy as np

@@ -10,7 +10,7 @@
 namespace tsrt {
 namespace {
 // Either one set means the environment chose how libgomp's threads wait.
-constexpr const char* kOpenMPWaitVariables[] = {kOpenMPWaitVariable, "GOMP_SPINCOUNT"};
+constexpr const char* kOpenMPWaitVariables[] = {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"};
 }  // namespace
 
 bool openmp_wait_chosen() {

@@ -200,11 +200,12 @@ output:
 environment:
   OMP_WAIT_POLICY, GOMP_SPINCOUNT
                              how LibTorch's OpenMP threads wait; when neither is set,
-                             infer runs with OMP_WAIT_POLICY=PASSIVE (its launcher sets
+                             infer runs with GOMP_SPINCOUNT=1000 (its launcher sets
                              it; the binary run directly restarts itself once with it):
-                             threads sleep instead of spinning at barriers, 8-13x
-                             faster for 2 threads on a busy machine (docs/speed.md).
-                             Set either to keep your own (e.g. OMP_WAIT_POLICY=ACTIVE)
+                             threads spin ~10 us at a barrier, then sleep, instead of
+                             OpenMP's ~3 ms spin, 8-13x slower for 2 threads on a
+                             busy machine (docs/speed.md). Set either to keep your own
+                             (e.g. OMP_WAIT_POLICY=PASSIVE)
 
 exit status: 0 success, 2 usage or input error, 1 model failure
 

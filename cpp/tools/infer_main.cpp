@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
       std::cout << tsrt::cli::infer_usage();
       return 0;
     }
-    // OpenMP reads how to wait when LibTorch loads: restart once with PASSIVE unless
+    // OpenMP reads how to wait when LibTorch loads: restart once with GOMP_SPINCOUNT=1000 unless
     // the environment chose (tsrt/openmp.h, docs/speed.md).
     tsrt::restart_with_openmp_wait_default(argv);
     return run(args);

@@ -15,15 +15,16 @@ failure it was ("invalid_argument", "io", "invalid_model", "runtime", "unsupport
 import os as _os
 import sys as _sys
 
+from tsrt.infer_launcher import OPENMP_WAIT_DEFAULT as _OPENMP_WAIT_DEFAULT
 from tsrt.infer_launcher import OPENMP_WAIT_VARIABLES as _OPENMP_WAIT_VARIABLES
 
 # LibTorch's OpenMP reads how its threads wait once, as torch loads. When this import
-# is what loads torch and the environment does not choose, choose PASSIVE, as ./infer
-# does: threads sleep at barriers instead of spinning, 8-13x faster for 2 threads on a
-# busy machine (docs/speed.md). Imported after torch, tsrt cannot change it: set
-# OMP_WAIT_POLICY=PASSIVE in the environment of the process instead.
+# is what loads torch and the environment does not choose, choose as ./infer does
+# (GOMP_SPINCOUNT=1000: spin ~10 us at a barrier, then sleep; OpenMP's own default spins
+# ~3 ms, 8-13x slower for 2 threads on a busy machine; docs/speed.md). Imported after
+# torch, tsrt cannot change it: set GOMP_SPINCOUNT=1000 in the environment instead.
 if "torch" not in _sys.modules and not _OPENMP_WAIT_VARIABLES & _os.environ.keys():
-    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    _os.environ[_OPENMP_WAIT_DEFAULT[0]] = _OPENMP_WAIT_DEFAULT[1]
 
 import torch  # noqa: E402, F401
 

@@ -13,6 +13,9 @@ import sys
 
 #: Either set in the environment means the user chose how OpenMP threads wait.
 OPENMP_WAIT_VARIABLES = {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"}
+#: What tsrt's programs set when the user did not: spin ~10 us at a barrier, then sleep
+#: (tsrt::kOpenMPWaitVariable/kOpenMPWaitDefault in cpp/include/tsrt/openmp.h say why).
+OPENMP_WAIT_DEFAULT = ("GOMP_SPINCOUNT", "1000")
 
 
 def find_binary() -> str | None:
@@ -31,10 +34,10 @@ def main() -> int:
     if binary is None:
         print("infer: tsrt's C++ CLI is not installed (tsrt/bin/infer missing): reinstall tsrt", file=sys.stderr)
         return 2
-    # How LibTorch's OpenMP threads wait is read when it loads: choose PASSIVE here unless
-    # the environment chose (the binary would otherwise restart itself to do so; tsrt/openmp.h).
+    # How LibTorch's OpenMP threads wait is read when it loads: choose here unless the
+    # environment chose (the binary would otherwise restart itself to do so; tsrt/openmp.h).
     if not OPENMP_WAIT_VARIABLES & os.environ.keys():
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        os.environ[OPENMP_WAIT_DEFAULT[0]] = OPENMP_WAIT_DEFAULT[1]
     os.execv(binary, [binary, *sys.argv[1:]])
     return 2  # not reached: execv replaces the process
 

@@ -5,9 +5,12 @@
 //
 // Its default spins at every barrier for a few milliseconds. On a machine whose other
 // processes hold the cores, a descheduled team thread makes every parallel region wait,
-// and 2 threads cost ResNet-18 or BERT-base 8-13x what OMP_WAIT_POLICY=PASSIVE costs
-// (docs/speed.md, "How OpenMP threads wait"); the zoo MLP does not notice. tsrt's
-// programs therefore start with PASSIVE unless the environment chose otherwise.
+// and 2 threads cost ResNet-18 or BERT-base 8-13x what sleeping at once
+// (OMP_WAIT_POLICY=PASSIVE) costs. Sleeping at once costs a wake-up per parallel region
+// instead, which on an idle machine put ResNet-18 4-7% behind ONNX Runtime. tsrt's
+// programs start with GOMP_SPINCOUNT=1000 (spin ~10 us, then sleep) unless the
+// environment chose otherwise: side by side it was within 5% of the better of the two
+// on both an idle and a busy machine (docs/speed.md, "How OpenMP threads wait").
 
 #include <string>
 
@@ -15,8 +18,8 @@ namespace tsrt {
 
 /// The variable and value tsrt's programs start with when the environment sets neither
 /// OMP_WAIT_POLICY nor GOMP_SPINCOUNT.
-inline constexpr const char* kOpenMPWaitVariable = "OMP_WAIT_POLICY";
-inline constexpr const char* kOpenMPWaitDefault = "PASSIVE";
+inline constexpr const char* kOpenMPWaitVariable = "GOMP_SPINCOUNT";
+inline constexpr const char* kOpenMPWaitDefault = "1000";
 
 /// Whether this process's environment chooses how OpenMP threads wait: OMP_WAIT_POLICY
 /// or GOMP_SPINCOUNT set to anything (then tsrt leaves it alone: a user's value wins).
@@ -27,7 +30,7 @@ bool openmp_wait_chosen();
 std::string openmp_wait_setting();
 
 /// For main(), first thing: when openmp_wait_chosen() is false, sets
-/// OMP_WAIT_POLICY=PASSIVE and replaces the process by a fresh start of the same
+/// kOpenMPWaitVariable=kOpenMPWaitDefault and replaces the process by a fresh start of the same
 /// program with the same `argv` (execv of /proc/self/exe), so that OpenMP reads it as it
 /// loads; the new process finds the variable set and goes on. Returns only when it did
 /// nothing: the environment had chosen, or the restart is not possible here (not Linux,
