@@ -569,18 +569,44 @@ def test_freezing_the_caller_asked_for_is_not_dropped(tmp_path, aoti_cache, monk
     assert report.compile["inductor_configs"]["freezing"] is True and report.verification
 
 
-def test_small_models_compile_unfrozen():
+def test_small_models_compile_unfrozen_with_autotuned_gemms(monkeypatch):
     # Freezing pre-packs weights, which costs a fixed ~15 us a layer a call: the zoo MLP's
-    # package ran 7x slower with it. Large models keep it, and a caller's setting always wins.
-    from tsrt.exporter.aoti_compile import SMALL_WEIGHT_ELEMENTS, inductor_configs_for
+    # package ran 7x slower with it; Inductor's own GEMMs beat MKL's on its tiny matrices.
+    # Large models keep freezing, and a caller's setting always wins.
+    from tsrt.exporter.aoti_compile import SMALL_MODEL_CONFIGS, SMALL_WEIGHT_ELEMENTS, inductor_configs_for
+    monkeypatch.delenv("TSRT_AOTI_AUTOTUNE", raising=False)
     small = torch.nn.Linear(64, 32)
     large = torch.nn.Linear(SMALL_WEIGHT_ELEMENTS, 1)
-    assert inductor_configs_for(None, small) == {"freezing": False}
+    assert inductor_configs_for(None, small) == SMALL_MODEL_CONFIGS
+    assert SMALL_MODEL_CONFIGS == {"freezing": False, "max_autotune": True, "max_autotune_gemm_backends": "CPP,ATEN"}
     assert inductor_configs_for(None, large) == {"freezing": True}
     assert inductor_configs_for({"cpp.weight_prepack": False}, small) == {"freezing": True, "cpp.weight_prepack": False}
     assert inductor_configs_for({"freezing": True}, small) == {"freezing": True}
     assert inductor_configs_for({"freezing": False}, small) == {"freezing": False}
+    assert inductor_configs_for({"max_autotune": False}, small) == {"freezing": True, "max_autotune": False}
     assert inductor_configs_for(None) == {"freezing": True}
+    monkeypatch.setenv("TSRT_AOTI_AUTOTUNE", "0")
+    assert inductor_configs_for(None, small) == {"freezing": False}
+
+
+def test_a_small_model_gets_inductor_gemms_that_match_eager(tmp_path, monkeypatch):
+    """The default for a small model, compiled for real: Inductor's C++ micro-GEMMs in the
+    package, right at batches the example did not show."""
+    monkeypatch.delenv("TSRT_AOTI_AUTOTUNE", raising=False)
+    monkeypatch.delenv("TSRT_AOTI_CACHE", raising=False)
+    entry = zoo.get("mlp")
+    model = entry.build()
+    report = tsrt.export(model, entry.example_inputs(), tmp_path / "mlp.pt2", format="aoti")
+    assert report.compile["inductor_configs"]["max_autotune"] is True
+    with zipfile.ZipFile(tmp_path / "mlp.pt2") as archive:
+        source = "".join(archive.read(name).decode() for name in archive.namelist() if name.endswith(".cpp"))
+    assert "micro_gemm" in source
+    loaded = tsrt.load(tmp_path / "mlp.pt2")
+    for seed, batch in enumerate([1, 5, 300]):
+        x = torch.randn(batch, *entry.inputs[0].shape[1:], generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            expected = model(x)
+        torch.testing.assert_close(loaded(x), expected, atol=1e-5, rtol=1e-4)
 
 
 PACKING_ORDER = """

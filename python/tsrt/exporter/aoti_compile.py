@@ -43,17 +43,33 @@ DEFAULT_INDUCTOR_CONFIGS: dict[str, Any] = {"freezing": True}
 # compiles never run those patterns.
 SMALL_WEIGHT_ELEMENTS = 65536
 
+# Small models also get Inductor's own C++ GEMMs, chosen against ATen's (MKL) per shape
+# by timing at compile time: no library call overhead around a tiny matrix product. The
+# zoo MLP's package, ./infer --bench, 2 threads, median ms at batch 1 / 8 / 64 / 1024:
+# 0.005 / 0.005 / 0.008 / 0.056 against 0.006 / 0.007 / 0.013 / 0.085 unfrozen with
+# ATen's GEMMs (ONNX Runtime from Python: 0.008 / 0.009). The compile takes about 3x as
+# long (35 s against 10 s for the MLP): the candidate kernels are compiled and timed.
+SMALL_MODEL_CONFIGS: dict[str, Any] = {"freezing": False, "max_autotune": True,
+                                       "max_autotune_gemm_backends": "CPP,ATEN"}
+# TSRT_AOTI_AUTOTUNE=0 leaves the GEMM autotuning out (small models still compile
+# unfrozen): for test suites and quick iterations that compile many small packages.
+AUTOTUNE_ENVIRONMENT = "TSRT_AOTI_AUTOTUNE"
+
 
 def inductor_configs_for(overrides: Mapping[str, Any] | None, module: torch.nn.Module | None = None
                          ) -> dict[str, Any]:
     """tsrt's defaults with the caller's settings on top ({"freezing": False} turns it off);
-    with `module`, small models compile unfrozen unless the caller chose (above)."""
+    with `module`, small models compile unfrozen and with autotuned C++ GEMMs unless the
+    caller chose any of those settings (above)."""
     chosen = dict(overrides or {})
     configs = {**DEFAULT_INDUCTOR_CONFIGS, **chosen}
-    if module is not None and configs.get("freezing") and not {"freezing", "cpp.weight_prepack"} & set(chosen):
+    small_model_keys = set(SMALL_MODEL_CONFIGS) | {"cpp.weight_prepack"}
+    if module is not None and configs.get("freezing") and not small_model_keys & set(chosen):
         largest = max((p.numel() for p in module.parameters()), default=0)
         if largest < SMALL_WEIGHT_ELEMENTS:
-            configs["freezing"] = False
+            configs.update(SMALL_MODEL_CONFIGS)
+            if os.environ.get(AUTOTUNE_ENVIRONMENT, "") == "0":
+                configs = {key: value for key, value in configs.items() if not key.startswith("max_autotune")}
     return configs
 
 
