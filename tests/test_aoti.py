@@ -419,6 +419,14 @@ def _small_cnn() -> nn.Module:
 
 
 @pytest.fixture()
+def frozen_by_default(monkeypatch):
+    """tsrt freezes _small_cnn as it freezes a large model: small models compile unfrozen
+    by default (aoti_compile.SMALL_WEIGHT_ELEMENTS), and these tests are about freezing."""
+    from tsrt.exporter import aoti_compile
+    monkeypatch.setattr(aoti_compile, "SMALL_WEIGHT_ELEMENTS", 0)
+
+
+@pytest.fixture()
 def aoti_cache(monkeypatch):
     monkeypatch.setenv("TSRT_AOTI_CACHE", str(ROOT / "build" / "aoti-cache"))
 
@@ -460,7 +468,7 @@ def test_automatic_dims_budget_must_be_a_number(tmp_path, monkeypatch):
     assert not (tmp_path / "cnn.pt2").exists()
 
 
-def test_a_dynamic_package_that_does_not_match_eager_is_compiled_again_fixed(tmp_path, aoti_cache, monkeypatch):
+def test_a_dynamic_package_that_does_not_match_eager_is_compiled_again_fixed(tmp_path, aoti_cache, monkeypatch, frozen_by_default):
     """Inductor can miscompile a model with symbolic sizes (RAFT with a dynamic batch: off by
     1.5 at the example). Dimensions nobody declared stay dynamic only where the package
     matches eager: otherwise export compiles again with the example's shapes fixed."""
@@ -533,7 +541,7 @@ def test_a_package_that_fails_on_a_golden_input_is_rejected_like_a_wrong_answer(
     assert not (tmp_path / "cnn.pt2").exists() and (tmp_path / "cnn.rejected.pt2").exists()
 
 
-def test_a_frozen_package_that_does_not_match_is_compiled_again_without_freezing(tmp_path, aoti_cache, monkeypatch):
+def test_a_frozen_package_that_does_not_match_is_compiled_again_without_freezing(tmp_path, aoti_cache, monkeypatch, frozen_by_default):
     """Freezing is tsrt's choice, not the caller's: kept only where the package matches."""
     from tsrt.exporter import aoti
     from tsrt.exporter.verify import VerificationFailed
