@@ -1,13 +1,10 @@
 #include "fused_shapes.h"
 
-#include <c10/core/InferenceMode.h>
-#include <ATen/core/grad_mode.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
-
 #include <chrono>
 #include <sstream>
 
 #include "torchscript_optimize.h"
+#include "tsrt/tensor_spec.h"
 
 namespace tsrt::detail {
 
@@ -28,8 +25,7 @@ std::optional<std::string> FusedShapes::key_of(const std::string& method, const 
     const at::Tensor& tensor = inputs[i].toTensor();
     if (!tensor.is_contiguous()) return std::nullopt;
     key << (i ? ", " : "");
-    for (int64_t d = 0; d < tensor.dim(); ++d) key << (d ? "x" : "") << tensor.size(d);
-    key << " " << c10::toString(tensor.scalar_type());
+    key << shape_text(tensor.sizes()) << " " << c10::toString(tensor.scalar_type());
   }
   key << ")";
   return key.str();
@@ -37,14 +33,9 @@ std::optional<std::string> FusedShapes::key_of(const std::string& method, const 
 
 namespace {
 
-// What the fused module's calls run under: LibTorch's profiling executor optimising
-// (it compiles the fusion groups), autograd off without InferenceMode (its tensors
-// fail the executor's guards), and this thread inside a fusion window.
+// The profiling executor optimising (it compiles the fusion groups), inside a window.
 c10::IValue call_fused(torch::jit::Module& module, const std::string& method, std::vector<c10::IValue> inputs) {
-  torch::jit::GraphOptimizerEnabledGuard optimizer(true);
-  c10::InferenceMode no_inference_mode(false);
-  at::NoGradGuard no_grad;
-  OneDnnFusionWindow window;
+  CallScope scope(/*graph_executor_optimize=*/true, /*onednn_fusion=*/true);
   return module.get_method(method)(std::move(inputs));
 }
 

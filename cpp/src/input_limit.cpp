@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "tsrt/error.h"
+#include "tsrt/tensor_spec.h"
 
 namespace tsrt {
 namespace {
@@ -21,9 +22,8 @@ std::string human_bytes(uint64_t bytes) {
   return out.str();
 }
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string text;
-  for (size_t i = 0; i < shape.size(); ++i) text += (i ? "x" : "") + std::to_string(shape[i]);
+std::string shape_or_scalar(const std::vector<int64_t>& shape) {
+  const std::string text = shape_text(shape);
   return text.empty() ? "a scalar" : text;
 }
 
@@ -48,16 +48,16 @@ void check_input_bytes(const std::string& what, const std::vector<int64_t>& shap
   uint64_t bytes = element_size;
   bool empty = false;
   for (const int64_t dim : shape) {
-    if (dim < 0) throw Error(ErrorCode::kInvalidArgument, what + ": negative dimension in shape " + shape_text(shape));
+    if (dim < 0) throw Error(ErrorCode::kInvalidArgument, what + ": negative dimension in shape " + shape_or_scalar(shape));
     if (dim == 0) empty = true;
     if (dim != 0 && __builtin_mul_overflow(bytes, static_cast<uint64_t>(dim), &bytes)) {
       throw Error(ErrorCode::kInvalidArgument,
-                  what + ": shape " + shape_text(shape) + " is too large: its byte count overflows 64 bits");
+                  what + ": shape " + shape_or_scalar(shape) + " is too large: its byte count overflows 64 bits");
     }
   }
   if (empty) return;
   const std::string exact = bytes < 1024 ? std::string() : " (" + std::to_string(bytes) + " bytes)";
-  const std::string size = what + ": shape " + shape_text(shape) + " needs " + human_bytes(bytes) + exact;
+  const std::string size = what + ": shape " + shape_or_scalar(shape) + " needs " + human_bytes(bytes) + exact;
   if (limit != 0 && bytes > limit) {
     throw Error(ErrorCode::kInvalidArgument, size + ", more than the input limit of " + human_bytes(limit) +
                                                  "; give a smaller shape, or raise the limit (--max-input-bytes, "

@@ -213,12 +213,9 @@ std::string Model::warm_up(int runs) const {
   std::string warmed;
   for (const std::string& method : loaded_->method_names) {
     const MethodSignature& signature = signature_of(method);
-    std::vector<c10::IValue> inputs;
-    for (size_t i = 0; i < signature.inputs.size(); ++i) {
-      if (!signature.inputs[i].spec) break;
-      inputs.push_back(random_tensor(*signature.inputs[i].spec, i));
-    }
-    if (inputs.empty() || inputs.size() != signature.inputs.size()) continue;  // shapes not declared
+    const std::vector<TensorSpec> specs = declared_inputs(signature);
+    if (specs.empty()) continue;  // shapes not declared
+    const std::vector<c10::IValue> inputs = random_inputs(specs);
     for (int run_index = 0; run_index < runs; ++run_index) run(method, inputs);
     warmed += (warmed.empty() ? "" : ", ") + method;
   }

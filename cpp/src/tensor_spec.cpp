@@ -109,6 +109,18 @@ at::Tensor random_tensor(const TensorSpec& spec, uint64_t seed, uint64_t max_byt
   return at::randint(low, high, shape, generator, at::TensorOptions().dtype(c10::kLong)).to(options);
 }
 
+std::vector<c10::IValue> random_inputs(const std::vector<TensorSpec>& specs, uint64_t max_bytes) {
+  std::vector<c10::IValue> inputs;
+  for (size_t i = 0; i < specs.size(); ++i) inputs.push_back(random_tensor(specs[i], i, max_bytes));
+  return inputs;
+}
+
+std::string shape_text(at::IntArrayRef shape) {
+  std::string text;
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? "x" : "") + std::to_string(shape[i]);
+  return text;
+}
+
 std::string shape_string(at::IntArrayRef shape) {
   std::string text = "[";
   for (size_t i = 0; i < shape.size(); ++i) {

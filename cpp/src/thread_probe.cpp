@@ -48,8 +48,7 @@ std::string shapes_label(const std::vector<TensorSpec>& specs) {
   std::string label;
   for (const TensorSpec& spec : specs) {
     if (!label.empty()) label += ",";
-    std::string shape;
-    for (int64_t dim : spec.shape) shape += (shape.empty() ? "" : "x") + std::to_string(dim);
+    const std::string shape = shape_text(spec.shape);
     label += shape.empty() ? "scalar" : shape;
   }
   return label;
@@ -122,11 +121,6 @@ ThreadChoice probe_threads(const std::vector<TensorSpec>& declared,
   };
   const bool dynamic = std::any_of(declared.begin(), declared.end(),
                                    [](const TensorSpec& spec) { return !spec.dynamic_dims.empty(); });
-  auto make_inputs = [&](const std::vector<TensorSpec>& specs) {
-    std::vector<c10::IValue> inputs;
-    for (size_t i = 0; i < specs.size(); ++i) inputs.push_back(random_tensor(specs[i], i, max_input_bytes));
-    return inputs;
-  };
 
   ThreadChoice choice;
   std::vector<Measured> sizes;
@@ -135,7 +129,7 @@ ThreadChoice probe_threads(const std::vector<TensorSpec>& declared,
     // A model whose call takes over a millisecond is not probed further (ResNet-18:
     // tens of ms), and costs load one call: the first, unless it was fast enough to
     // be mostly lazy initialisation, when a second one is timed.
-    const std::vector<c10::IValue> inputs = make_inputs(declared);
+    const std::vector<c10::IValue> inputs = random_inputs(declared, max_input_bytes);
     auto timed_call = [&] {
       const auto call_start = Clock::now();
       call(inputs);
@@ -160,7 +154,7 @@ ThreadChoice probe_threads(const std::vector<TensorSpec>& declared,
     const std::vector<TensorSpec> specs = grown(declared, int64_t{1} << step);
     Measured measured;
     try {
-      const std::vector<c10::IValue> inputs = make_inputs(specs);
+      const std::vector<c10::IValue> inputs = random_inputs(specs, max_input_bytes);
       if (step > 0) call(inputs);  // a new shape's first call allocates
       measured = measure(inputs, call);
       measured.elements = tensor_elements(inputs);

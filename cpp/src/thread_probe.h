@@ -1,9 +1,9 @@
 #pragma once
 // Whether a model's small calls run faster on one thread, measured at load.
 //
-// With OpenMP's threads waiting passively (tsrt's default), a call that opens a
-// parallel region first wakes the other threads, ~0.03 ms on a 2-core machine: more
-// than a small MLP's whole call (0.007 ms on one thread). The probe times forward on
+// OpenMP's idle threads sleep (after a ~10 us spin, tsrt's default), so a call that
+// opens a parallel region first wakes the other threads, 0.03-0.3 ms on a 2-core
+// machine: more than a small MLP's whole call (0.007 ms on one thread). The probe times forward on
 // one thread and on the caller's count at the declared shapes and at growing
 // batches, and finds the input size below which one thread wins.
 

@@ -1,7 +1,6 @@
 #include "torchscript_backend.h"
 
 #include <ATen/autocast_mode.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/serialization/python_print.h>
 #include <torch/script.h>
 #include <torch/version.h>
@@ -167,19 +166,7 @@ class TorchScriptBackend final : public Backend {
     if (fused_shapes_) {  // float32 only, as oneDNN fusion is
       if (std::optional<c10::IValue> output = fused_shapes_->run(method, inputs)) return std::move(*output);
     }
-    // The optimiser switch is thread-local: set for this call only, as Triton's
-    // PyTorch backend does.
-    torch::jit::GraphOptimizerEnabledGuard optimizer(graph_executor_optimize_);
-    // The profiling executor's guards fail on InferenceMode tensors, recompiling on
-    // every call (~140 ms instead of ~0.6 ms for the zoo CNN): no_grad instead.
-    std::optional<c10::InferenceMode> no_inference_mode;
-    std::optional<torch::NoGradGuard> no_grad;
-    if (graph_executor_optimize_) {
-      no_inference_mode.emplace(false);
-      no_grad.emplace();
-    }
-    std::optional<OneDnnFusionWindow> onednn_window;
-    if (onednn_fusion_) onednn_window.emplace();
+    CallScope scope(graph_executor_optimize_, onednn_fusion_);
     if (compute_dtype_ == at::kFloat) return module_.get_method(method)(std::move(inputs));
     // float32 inputs are cast on entry: a traced convolution is aten::_convolution,
     // which autocast leaves alone, so it must see activations of its weights' type.

@@ -170,8 +170,9 @@ OptimizedModule optimize_torchscript(torch::jit::Module module, const OptimizeOp
   if (could_fuse && !fixed_shapes) {
     if (options.onednn_fusion_shapes > 0) {
       result.fuse_per_shape = module.clone();  // optimize_for_inference below rewrites `module` in place
-      applied.push_back("oneDNN Graph fusion per input shape: each new shape is compiled at its first call (2 "
-                        "calls), up to " + std::to_string(options.onednn_fusion_shapes) +
+      applied.push_back("oneDNN Graph fusion per input shape: each new shape is compiled at its first call (" +
+                        std::to_string(kOneDnnCompileCalls) + " calls), up to " +
+                        std::to_string(options.onednn_fusion_shapes) +
                         " shapes; other shapes run the optimize_for_inference graph");
     } else {
       applied.push_back("oneDNN Graph fusion per input shape off (onednn_fusion_shapes 0)");

@@ -63,10 +63,10 @@ struct OptimizeOptions {
   /// LibTorch's default (profiling executor). Applied per call, not process-wide.
   bool graph_executor_optimize = false;
   /// CPU, with more than one intra-op thread: small calls of `forward` run on the
-  /// calling thread alone. OpenMP's threads wait passively (tsrt's default), so a
-  /// call that opens a parallel region first wakes them: on 2 cores the zoo MLP at
-  /// batch 8 took 0.031-0.035 ms a call on 2 threads and 0.007 ms on 1 (ONNX Runtime,
-  /// which decides per operator, 0.009). Load times forward both ways at the declared
+  /// calling thread alone. OpenMP's idle threads sleep (after a ~10 us spin, tsrt's
+  /// default), so a call that opens a parallel region first wakes them: on 2 cores the
+  /// zoo MLP at batch 8 took 0.031-0.035 ms a call on 2 threads and 0.007 ms on 1 with
+  /// threads sleeping at once (ONNX Runtime, which decides per operator, 0.009). Load times forward both ways at the declared
   /// shapes and at doubled batches (the first dynamic dimension of each input) and
   /// sets the input size, in elements, up to which one thread wins; nothing is
   /// probed when a call already takes over 1 ms, or without declared input shapes.

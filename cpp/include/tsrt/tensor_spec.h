@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <ATen/core/ivalue.h>
 
 namespace tsrt {
 
@@ -40,7 +41,13 @@ c10::ScalarType dtype_from_name(const std::string& name);
 /// than is available is refused with Error(kInvalidArgument) before allocating.
 at::Tensor random_tensor(const TensorSpec& spec, uint64_t seed, uint64_t max_bytes = 0);
 
+/// One random_tensor per spec, the i-th seeded with i: inputs for a method whose
+/// input shapes are all declared.
+std::vector<c10::IValue> random_inputs(const std::vector<TensorSpec>& specs, uint64_t max_bytes = 0);
+
 /// "[2, 3, 4]"
 std::string shape_string(at::IntArrayRef shape);
+/// "2x3x4", as --shape takes it; empty for a scalar.
+std::string shape_text(at::IntArrayRef shape);
 
 }  // namespace tsrt
