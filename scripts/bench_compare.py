@@ -51,6 +51,7 @@ import tsrt  # noqa: I001
 import numpy as np
 import torch
 
+from tsrt.infer_launcher import OPENMP_WAIT_VARIABLES
 from tsrt.spec import TensorSpec
 
 ALL_PEERS = ["eager", "torchscript", "torchscript_opt", "tsrt", "tsrt_fixed", "tsrt_infer", "tsrt_aoti", "onnxruntime",
@@ -421,11 +422,13 @@ def run(args: argparse.Namespace) -> list[Row]:
 
 # ---- reporting ---------------------------------------------------------------------------
 
+def row_of(rows: list[Row], model: str, batch: int, peer: str) -> Row | None:
+    return next((row for row in rows if (row.model, row.batch, row.peer) == (model, batch, peer)), None)
+
+
 def median_of(rows: list[Row], model: str, batch: int, peer: str) -> float | None:
-    for row in rows:
-        if (row.model, row.batch, row.peer) == (model, batch, peer):
-            return row.median_ms
-    return None
+    row = row_of(rows, model, batch, peer)
+    return None if row is None else row.median_ms
 
 
 def best_path_peer(peers: dict[str, Any]) -> str | None:
@@ -464,8 +467,7 @@ def targets(rows: list[Row]) -> list[dict[str, Any]]:
         if top is None or bottom is None:
             return
         ratio = top / bottom
-        error = next((row.max_abs_error for row in rows if (row.model, row.batch, row.peer) == (model, batch, numerator)),
-                     None)
+        error = row_of(rows, model, batch, numerator).max_abs_error  # the row exists: it has a median
         # A fast wrong answer meets nothing (a float32 peer against eager float32).
         right = error is None or numerator == "tsrt_bf16" or error <= MAX_ABS_ERROR_FP32
         checks.append({"target": name, "model": model, "batch": batch, "peer": numerator, "ratio": ratio,
@@ -487,7 +489,7 @@ def targets(rows: list[Row]) -> list[dict[str, Any]]:
 
 def openmp_wait() -> str:
     """How LibTorch's OpenMP threads wait in this process (tsrt::openmp_wait_setting's text)."""
-    chosen = [f"{name}={os.environ[name]}" for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if name in os.environ]
+    chosen = [f"{name}={os.environ[name]}" for name in OPENMP_WAIT_VARIABLES if name in os.environ]
     return " ".join(chosen) or "spin (OpenMP's default)"
 
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from bench_compare import build_models, busy_neighbour, export_onnx, export_quietly  # noqa: E402
 
 # The variables libgomp reads for waiting; every child starts with none of them but its own.
-WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+from tsrt.infer_launcher import OPENMP_WAIT_VARIABLES  # noqa: E402
 
 # An ONNX Runtime child: times session.run for `seconds` and prints its latencies (ms) as JSON.
 ORT_CHILD = """
@@ -79,7 +79,7 @@ def setting_environment(setting: str) -> dict[str, str] | None:
 
 
 def child_environment(wait: dict[str, str]) -> dict[str, str]:
-    environment = {key: value for key, value in os.environ.items() if key not in WAIT_VARIABLES}
+    environment = {key: value for key, value in os.environ.items() if key not in OPENMP_WAIT_VARIABLES}
     environment.update(wait)
     return environment
 

@@ -23,7 +23,7 @@ from tsrt.infer_launcher import OPENMP_WAIT_VARIABLES as _OPENMP_WAIT_VARIABLES
 # (GOMP_SPINCOUNT=1000: spin ~10 us at a barrier, then sleep; OpenMP's own default spins
 # ~3 ms, 8-13x slower for 2 threads on a busy machine; docs/speed.md). Imported after
 # torch, tsrt cannot change it: set GOMP_SPINCOUNT=1000 in the environment instead.
-if "torch" not in _sys.modules and not _OPENMP_WAIT_VARIABLES & _os.environ.keys():
+if "torch" not in _sys.modules and not _os.environ.keys() & _OPENMP_WAIT_VARIABLES:
     _os.environ[_OPENMP_WAIT_DEFAULT[0]] = _OPENMP_WAIT_DEFAULT[1]
 
 import torch  # noqa: E402, F401

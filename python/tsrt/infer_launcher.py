@@ -11,8 +11,9 @@ import importlib.util
 import os
 import sys
 
-#: Either set in the environment means the user chose how OpenMP threads wait.
-OPENMP_WAIT_VARIABLES = {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"}
+#: Either set in the environment means the user chose how OpenMP threads wait (in the
+#: order tsrt::openmp_wait_setting reports them).
+OPENMP_WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 #: What tsrt's programs set when the user did not: spin ~10 us at a barrier, then sleep
 #: (tsrt::kOpenMPWaitVariable/kOpenMPWaitDefault in cpp/include/tsrt/openmp.h say why).
 OPENMP_WAIT_DEFAULT = ("GOMP_SPINCOUNT", "1000")
@@ -36,7 +37,7 @@ def main() -> int:
         return 2
     # How LibTorch's OpenMP threads wait is read when it loads: choose here unless the
     # environment chose (the binary would otherwise restart itself to do so; tsrt/openmp.h).
-    if not OPENMP_WAIT_VARIABLES & os.environ.keys():
+    if not os.environ.keys() & OPENMP_WAIT_VARIABLES:
         os.environ[OPENMP_WAIT_DEFAULT[0]] = OPENMP_WAIT_DEFAULT[1]
     os.execv(binary, [binary, *sys.argv[1:]])
     return 2  # not reached: execv replaces the process
