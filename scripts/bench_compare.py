@@ -54,6 +54,9 @@ import torch
 from tsrt.infer_launcher import OPENMP_WAIT_VARIABLES
 from tsrt.spec import TensorSpec
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from roofline import floor_ms, fma_peak_gflops, model_flops  # noqa: E402
+
 ALL_PEERS = ["eager", "torchscript", "torchscript_opt", "tsrt", "tsrt_fixed", "tsrt_infer", "tsrt_aoti", "onnxruntime",
              "compile", "tsrt_bf16"]
 REFERENCE_PEERS = ["eager", "torchscript", "torchscript_opt", "onnxruntime", "compile"]
@@ -361,6 +364,12 @@ class Row:
     ratio_to_fastest: float = 0.0
     notes: list[str] = field(default_factory=list)
     best_path: bool = False  # tsrt's best path for this model, by the rule (best_path_peer)
+    round_medians_ms: list[float] = field(default_factory=list)  # one per interleaved round
+    flops: int | None = None  # of one call, matrix products and convolutions (roofline.model_flops)
+
+    @property
+    def gflop_per_s(self) -> float | None:
+        return None if not self.flops else self.flops / (self.median_ms * 1e6)
 
 
 def cpu_has_bf16_units() -> bool:
@@ -388,27 +397,30 @@ def run(args: argparse.Namespace) -> list[Row]:
                 inputs = model.inputs(batch, seed=1)
                 with torch.inference_mode():
                     reference = model.module(*inputs)
+                flops = model_flops(model.module, inputs)
                 if "tsrt_fixed" in wanted:
                     peers["tsrt_fixed"] = fixed_shape_peer(model, batch, work)
                 errors = {name: max_abs_error(fn(*inputs), reference) for name, fn in peers.items()}
                 for fn in peers.values():  # warm-up (and torch.compile's recompile for this batch)
                     for _ in range(2):
                         fn(*inputs)
-                samples: dict[str, list[float]] = {name: [] for name in peers}
+                samples: dict[str, list[list[float]]] = {name: [] for name in peers}
                 for _ in range(args.rounds):
                     for name, fn in peers.items():
-                        samples[name] += time_calls(fn, inputs, args.seconds / args.rounds, args.max_calls)
+                        samples[name].append(time_calls(fn, inputs, args.seconds / args.rounds, args.max_calls))
                 best = best_path_peer(peers)
-                for name, latencies in samples.items():
+                for name, rounds in samples.items():
+                    latencies = [latency for round_latencies in rounds for latency in round_latencies]
                     rows.append(Row(model.name, batch, name, statistics.median(latencies),
                                     float(np.percentile(latencies, 90)), len(latencies), errors[name],
-                                    notes=tsrt_choices(peers[name]), best_path=name == best))
+                                    notes=tsrt_choices(peers[name]), best_path=name == best,
+                                    round_medians_ms=[statistics.median(r) for r in rounds], flops=flops))
                 if "tsrt_infer" in wanted:
                     report = infer_bench(tsrt_file, model, batch, args.threads, args.seconds)
                     rows.append(Row(model.name, batch, "tsrt_infer", report["latency_ms"]["median"],
                                     report["latency_ms"]["p90"], report["iters"],
                                     notes=[f"load {report['load_ms']:.0f} ms",
-                                           f"first call {report['first_inference_ms']:.1f} ms"]))
+                                           f"first call {report['first_inference_ms']:.1f} ms"], flops=flops))
                 log(f"{model.name} batch {batch}: " + ", ".join(
                     f"{row.peer} {row.median_ms:.3f} ms" for row in rows if row.model == model.name and row.batch == batch))
     for key in {(row.model, row.batch) for row in rows}:
@@ -458,21 +470,39 @@ def best_path(rows: list[Row], model: str, batch: int) -> str | None:
 MAX_ABS_ERROR_FP32 = 1e-3
 
 
-def targets(rows: list[Row]) -> list[dict[str, Any]]:
-    """The issue's targets, each a ratio measured in this run, for tsrt's best path."""
+def round_ratios(top: Row, bottom: Row) -> list[float]:
+    """The ratio within each interleaved round: how far one run's ratio of medians could
+    have gone either way (empty for a peer timed outside the rounds, like ./infer)."""
+    if not top.round_medians_ms or len(top.round_medians_ms) != len(bottom.round_medians_ms):
+        return []
+    return [a / b for a, b in zip(top.round_medians_ms, bottom.round_medians_ms)]
+
+
+def targets(rows: list[Row], peak_gflops: float | None = None) -> list[dict[str, Any]]:
+    """The issue's targets, each a ratio measured in this run, for tsrt's best path.
+    With the machine's FMA peak (roofline.py), each float32 target also says what share
+    of that peak it needs (over 1: no float32 run can meet it) and what share the peer
+    reached."""
     checks = []
 
     def check(name: str, model: str, batch: int, numerator: str, denominator: str, limit: float) -> None:
-        top, bottom = median_of(rows, model, batch, numerator), median_of(rows, model, batch, denominator)
+        top, bottom = row_of(rows, model, batch, numerator), row_of(rows, model, batch, denominator)
         if top is None or bottom is None:
             return
-        ratio = top / bottom
-        error = row_of(rows, model, batch, numerator).max_abs_error  # the row exists: it has a median
+        ratio = top.median_ms / bottom.median_ms
+        error = top.max_abs_error
         # A fast wrong answer meets nothing (a float32 peer against eager float32).
         right = error is None or numerator == "tsrt_bf16" or error <= MAX_ABS_ERROR_FP32
-        checks.append({"target": name, "model": model, "batch": batch, "peer": numerator, "ratio": ratio,
-                       "limit": limit, "met": ratio <= limit and right, "max_abs_error": error,
-                       "wrong_answer": not right})
+        per_round = round_ratios(top, bottom)
+        entry = {"target": name, "model": model, "batch": batch, "peer": numerator, "ratio": ratio,
+                 "limit": limit, "met": ratio <= limit and right, "max_abs_error": error,
+                 "wrong_answer": not right, "round_ratio_range": [min(per_round), max(per_round)] if per_round else None,
+                 "needed_peak_share": None, "reached_peak_share": None}
+        if peak_gflops and top.flops and numerator != "tsrt_bf16":
+            floor = floor_ms(top.flops, peak_gflops)
+            entry["needed_peak_share"] = floor / (limit * bottom.median_ms)
+            entry["reached_peak_share"] = floor / top.median_ms
+        checks.append(entry)
 
     for model, batch in sorted({(row.model, row.batch) for row in rows}):
         best = best_path(rows, model, batch)
@@ -493,18 +523,26 @@ def openmp_wait() -> str:
     return " ".join(chosen) or "spin (OpenMP's default)"
 
 
-def print_table(rows: list[Row], checks: list[dict[str, Any]], threads: int) -> None:
+def print_table(rows: list[Row], checks: list[dict[str, Any]], threads: int, peak_gflops: float | None) -> None:
     print(f"\nmedian latency, {threads} intra-op threads, OpenMP wait {openmp_wait()} (ratio: to the fastest of "
           f"{', '.join(REFERENCE_PEERS)}); load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"{'model':<9} {'batch':>5}  {'peer':<16} {'median ms':>10} {'p90 ms':>9} {'ratio':>7} {'max abs err':>12}")
+    print(f"{'model':<9} {'batch':>5}  {'peer':<16} {'median ms':>10} {'p90 ms':>9} {'ratio':>7} {'max abs err':>12}"
+          f" {'GFLOP/s':>8}")
     for row in sorted(rows, key=lambda r: (r.model, r.batch, r.median_ms)):
         error = "" if row.max_abs_error is None else f"{row.max_abs_error:.2e}"
+        speed = "" if row.gflop_per_s is None else f"{row.gflop_per_s:.1f}"
         print(f"{row.model:<9} {row.batch:>5}  {row.peer:<16} {row.median_ms:>10.3f} {row.p90_ms:>9.3f} "
-              f"{row.ratio_to_fastest:>7.2f} {error:>12}  {' '.join(row.notes)}")
-    print("\ntargets")
+              f"{row.ratio_to_fastest:>7.2f} {error:>12} {speed:>8}  {' '.join(row.notes)}")
+    print("\ntargets" + ("" if peak_gflops is None else
+                          f" (float32 FMA peak of this machine on {threads} threads: {peak_gflops:.0f} GFLOP/s)"))
     for check in checks:
+        spread = check["round_ratio_range"]
+        needed, reached = check["needed_peak_share"], check["reached_peak_share"]
         print(f"  {'MET ' if check['met'] else 'MISS'} {check['model']} batch {check['batch']}: {check['target']}: "
               f"{check['ratio']:.2f} (limit {check['limit']})"
+              + (f"; per round {spread[0]:.2f}-{spread[1]:.2f}" if spread else "")
+              + (f"; needs {needed:.0%} of the FMA peak, ran at {reached:.0%}" if needed is not None else "")
+              + (" -- beyond the float32 peak" if needed is not None and needed > 1 else "")
               + (f" -- WRONG ANSWER: max abs error {check['max_abs_error']:.2e}" if check["wrong_answer"] else ""))
 
 
@@ -552,21 +590,27 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     with busy_neighbour(args.busy, args.busy_limit, log) as spinner:
+        # The peak before and after the run, the better of the two: a clock that
+        # boosts or throttles over minutes shows in the two values (in the JSON).
+        peaks = [fma_peak_gflops(args.threads)]
         rows = run(args)
-    checks = targets(rows)
+        peaks.append(fma_peak_gflops(args.threads))
+    peak_gflops = max((peak for peak in peaks if peak), default=None)
+    checks = targets(rows, peak_gflops)
     if spinner is not None:
         print(f"\n--busy: beside a process spinning on core {spinner.core}: it used {spinner.cpu_seconds:.0f} s "
               f"of CPU in {spinner.wall_seconds:.0f} s"
               + ("" if spinner.cpu_seconds > 0.5 * spinner.wall_seconds else
                  " -- under half a core: the machine was busier than the spinner alone"))
-    print_table(rows, checks, args.threads)
+    print_table(rows, checks, args.threads, peak_gflops)
     args.out.mkdir(parents=True, exist_ok=True)
     name = "compare_busy" if args.busy else "compare"
     document = {"threads": args.threads, "torch": torch.__version__, "openmp_wait": openmp_wait(), "seconds_total": time.perf_counter() - started,
+                "fma_peak_gflops": peak_gflops, "fma_peak_gflops_before_after": peaks,
                 "busy": None if spinner is None else {"core": spinner.core, "wall_seconds": spinner.wall_seconds,
                                                       "cpu_seconds": spinner.cpu_seconds},
                 "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-                "rows": [row.__dict__ for row in rows], "targets": checks}
+                "rows": [{**row.__dict__, "gflop_per_s": row.gflop_per_s} for row in rows], "targets": checks}
     (args.out / f"{name}.json").write_text(json.dumps(document, indent=2))
     plot(rows, args.out / f"{name}.png")
     print(f"\nwrote {args.out / f'{name}.json'} and {args.out / f'{name}.png'} "
