@@ -51,11 +51,9 @@ import tsrt  # noqa: I001
 import numpy as np
 import torch
 
+from roofline import floor_ms, fma_peak_gflops, model_flops  # scripts/, beside this file
 from tsrt.infer_launcher import OPENMP_WAIT_VARIABLES
 from tsrt.spec import TensorSpec
-
-sys.path.insert(0, str(ROOT / "scripts"))
-from roofline import floor_ms, fma_peak_gflops, model_flops  # noqa: E402
 
 ALL_PEERS = ["eager", "torchscript", "torchscript_opt", "tsrt", "tsrt_fixed", "tsrt_infer", "tsrt_aoti", "onnxruntime",
              "compile", "tsrt_bf16"]
