@@ -10,6 +10,9 @@ rows, batch 8: 1024), interleaved rounds time:
            torch.ops.mkldnn._reorder_linear_weight (what Inductor's freezing emits)
   ort      ONNX Runtime running one MatMul+Add (MLAS), same threads
 
+and prints each one's GFLOP/s beside the machine's float32 FMA peak on the same threads
+(roofline.fma_peak_gflops), the most any GEMM could reach.
+
     .venv/bin/python scripts/bench_gemm.py --threads 2
 """
 
@@ -31,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_compare import export_onnx, ort_session, time_calls  # noqa: E402
+from roofline import fma_peak_gflops  # noqa: E402
 
 SHAPES = [(rows, k, n) for rows in (128, 1024) for (k, n) in ((768, 768), (768, 3072), (3072, 768))]
 
@@ -53,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     rows = []
     loads = []
+    peak = fma_peak_gflops(args.threads)
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
         for m, k, n in SHAPES:
             generator = torch.Generator().manual_seed(0)
@@ -83,13 +88,17 @@ def main(argv: list[str] | None = None) -> int:
                              "max_abs_error": errors[name]})
             print(f"{m}x{k}x{n}: " + ", ".join(f"{name} {median:.3f} ms ({flops / median / 1e6:.0f} GFLOP/s)"
                                               for name, median in medians.items()), file=sys.stderr, flush=True)
-    print(f"\nmedian ms, {args.threads} threads, load average {min(loads):.1f}-{max(loads):.1f}")
-    print(f"{'shape (rows x in x out)':<24} {'peer':<7} {'median ms':>10} {'GFLOP/s':>8} {'/mkl':>6} {'max err':>9}")
+    print(f"\nmedian ms, {args.threads} threads, load average {min(loads):.1f}-{max(loads):.1f}"
+          + ("" if peak is None else f", float32 FMA peak {peak:.0f} GFLOP/s"))
+    print(f"{'shape (rows x in x out)':<24} {'peer':<7} {'median ms':>10} {'GFLOP/s':>8} {'% peak':>7} {'/mkl':>6} "
+          f"{'max err':>9}")
     for row in rows:
-        print(f"{row['shape']:<24} {row['peer']:<7} {row['median_ms']:>10.3f} {row['gflops']:>8.0f} "
+        share = "" if peak is None else f"{row['gflops'] / peak:.0%}"
+        print(f"{row['shape']:<24} {row['peer']:<7} {row['median_ms']:>10.3f} {row['gflops']:>8.0f} {share:>7} "
               f"{row['to_mkl']:>6.2f} {row['max_abs_error']:>9.1e}")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gemm.json").write_text(json.dumps({"threads": args.threads, "load_average": loads, "rows": rows},
+    (args.out / "gemm.json").write_text(json.dumps({"threads": args.threads, "load_average": loads,
+                                                    "fma_peak_gflops": peak, "rows": rows},
                                                    indent=2))
     return 0
 
