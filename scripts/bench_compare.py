@@ -363,7 +363,7 @@ class Row:
     notes: list[str] = field(default_factory=list)
     best_path: bool = False  # tsrt's best path for this model, by the rule (best_path_peer)
     round_medians_ms: list[float] = field(default_factory=list)  # one per interleaved round
-    flops: int | None = None  # of one call, matrix products and convolutions (roofline.model_flops)
+    flops: int | None = None  # of one call: matrix products, convolutions, attention (roofline.model_flops)
 
     @property
     def gflop_per_s(self) -> float | None:
