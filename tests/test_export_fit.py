@@ -142,6 +142,36 @@ def test_a_length_the_trace_baked_in_stays_fixed(tmp_path):
         tsrt.load(tmp_path / "baked.pt")(torch.randn(2, 9))
 
 
+class PoolsToOnePixel(nn.Module):
+    """Five 2x poolings: 32x32 is its minimum, and the smaller trial size (16) pools to nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        for _ in range(5):
+            x = nn.functional.max_pool2d(x, 2)
+        return x.flatten(1)
+
+
+def test_a_minimum_size_is_probed_with_larger_sizes(tmp_path):
+    model = PoolsToOnePixel().eval()
+    report = tsrt.export(model, (torch.randn(2, 3, 32, 32),), tmp_path / "pools.pt")
+    loaded = tsrt.load(tmp_path / "pools.pt")
+    assert loaded.metadata["methods"]["forward"]["inputs"][0]["dynamic_dims"] == [0, 2, 3]
+    verdicts = {tuple(p["dims"]): p for p in report.dynamic["probed"]}
+    assert verdicts[("x[2]", "x[3]")]["verdict"] == "dynamic"
+    assert min(verdicts[("x[2]", "x[3]")]["tried"]) > 32
+    for seed, shape in [(3, (1, 3, 64, 64)), (4, (3, 3, 48, 80))]:
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(x), model(x), atol=1e-5, rtol=1e-4)
+    pairs = loaded.verify()
+    assert pairs and all(pair["passed"] for pair in pairs), pairs
+
+
 def test_an_explicit_dynamic_declaration_wins(tmp_path):
     report = tsrt.export(Conv().eval(), (torch.randn(2, 3, 32, 32),), tmp_path / "conv.pt", dynamic={"x": [0]})
     assert tsrt.load(tmp_path / "conv.pt").metadata["methods"]["forward"]["inputs"][0]["dynamic_dims"] == [0]

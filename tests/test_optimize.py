@@ -281,3 +281,50 @@ def test_unknown_precision_is_refused(zoo_dir):
     with pytest.raises(tsrt.Error, match="unknown precision 'int8'; expected fp32, bf16 or fp16") as info:
         tsrt.load(zoo_dir / "mlp.trace.pt", precision="int8")
     assert info.value.code == "invalid_argument"
+
+
+class _FeedForward(torch.nn.Module):
+    """A transformer's feed-forward block: 3-D activations through two linears and a norm."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = torch.nn.Linear(48, 96)
+        self.down = torch.nn.Linear(96, 48, bias=False)
+        self.norm = torch.nn.LayerNorm(48)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x + self.down(torch.nn.functional.gelu(self.up(x))))
+
+
+@pytest.fixture(scope="module")
+def plain_traced_linears(tmp_path_factory) -> tuple[str, torch.nn.Module]:
+    """A file as users bring it: torch.jit.trace(model).save(), no tsrt metadata."""
+    torch.manual_seed(5)
+    model = _FeedForward().eval()
+    path = tmp_path_factory.mktemp("traced") / "ffn.pt"
+    with torch.no_grad():
+        torch.jit.trace(model, torch.randn(2, 8, 48)).save(str(path))
+    return str(path), model
+
+
+def test_a_traced_files_linears_run_on_prepacked_onednn_weights(plain_traced_linears):
+    path, model = plain_traced_linears
+    loaded = tsrt.load(path)
+    assert any(step.startswith("oneDNN linears: 2 weights pre-packed") for step in loaded.optimizations), \
+        loaded.optimizations
+    # several fresh inputs at the traced shape and at two others
+    for shape in ((2, 8, 48), (1, 3, 48), (5, 33, 48)):
+        for seed in SEEDS:
+            x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+            with torch.no_grad():
+                expected = model(x)
+            compare(loaded(x), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_prepacked_linears_follow_optimize_for_inference(plain_traced_linears, zoo_dir):
+    path, _ = plain_traced_linears
+    steps = tsrt.load(path, optimize_for_inference=False).optimizations
+    assert not any(step.startswith("oneDNN linears") for step in steps), steps
+    # a CNN's linears are left to optimize_for_inference's own oneDNN conversion
+    steps = tsrt.load(zoo_dir / "resnet_cnn.trace.pt", onednn_fusion=False).optimizations
+    assert not any(step.startswith("oneDNN linears") for step in steps), steps

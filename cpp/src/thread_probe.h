@@ -33,8 +33,9 @@ struct ThreadChoice {
 /// the one-thread call passes 1 ms, when `threads` win clearly at two sizes in a
 /// row, or when a call throws (a model that only takes small batches); never throws
 /// itself. Nothing is probed when a call at the declared shapes already takes more
-/// than 1 ms, where a thread's wake-up does not matter: that costs one call, or two
-/// when the first is short and `warmed_up` is false (it may be lazy initialisation).
+/// than 1 ms, where a thread's wake-up does not matter: the shortest of up to three
+/// calls (two when `warmed_up`) decides, so that neither lazy initialisation in the
+/// first call nor a preempted one counts; a first call over 200 ms is taken as it is.
 /// `max_input_bytes` bounds the inputs made, as random_tensor's.
 ThreadChoice probe_threads(const std::vector<TensorSpec>& inputs,
                            const std::function<void(const std::vector<c10::IValue>&)>& call, int threads,

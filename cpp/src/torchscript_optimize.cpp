@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 
+#include "onednn_linear.h"
 #include "tsrt/error.h"
 
 namespace tsrt::detail {
@@ -192,6 +193,19 @@ OptimizedModule optimize_torchscript(torch::jit::Module module, const OptimizeOp
     // lower-precision oneDNN kernels by itself.
     applied.push_back("optimize_for_inference skipped: float32 only");
   } else {
+    // Before optimize_for_inference, which turns a linear with a constant weight into a
+    // matmul on the transposed weight (FrozenLinearTranspose) that this pass cannot see.
+    if (device.is_cpu() && !uses_convolution(module)) {
+      try {
+        const int packed = prepack_linears_for_onednn(module);
+        if (packed > 0) {
+          applied.push_back("oneDNN linears: " + std::to_string(packed) +
+                            " weights pre-packed (mkldnn::_linear_pointwise instead of MKL's sgemm)");
+        }
+      } catch (const c10::Error& e) {
+        applied.push_back(std::string("oneDNN linears not pre-packed: ") + e.what_without_backtrace());
+      }
+    }
     try {
       module = torch::jit::optimize_for_inference(module, other_methods(module));
       applied.push_back("optimize_for_inference (conv/batchnorm folding, oneDNN weight pre-packing)");
