@@ -11,6 +11,13 @@
 namespace tsrt::detail {
 namespace {
 
+// oneDNN's call costs ~20-25 us more than MKL's around a small matrix product. In one
+// interleaved run (scripts-style, 2 threads, load average 8, 2026-12-04; ratio oneDNN /
+// MKL at 1 / 8 / 64 rows): 256x256 2.94 / 1.52 / 1.06, 512x512 1.23 / 0.79 / 0.86,
+// 768x768 0.97 / 0.67 / 0.03 (MKL's outlier), 1024x1024 0.72 / 0.36 / 0.56. So only
+// weights from between those two sizes up are pre-packed (the zoo MLP's stay on MKL).
+constexpr int64_t kMinPrepackElements = 384 * 1024;
+
 const c10::Symbol kLinear = c10::Symbol::fromQualString("aten::linear");
 const c10::Symbol kLinearPointwise = c10::Symbol::fromQualString("mkldnn::_linear_pointwise");
 
@@ -23,7 +30,7 @@ std::optional<at::Tensor> constant_weight(torch::jit::Value* weight) {
   }
   const at::Tensor& tensor = producer->t(c10::attr::value);
   if (tensor.scalar_type() != at::kFloat || tensor.dim() != 2 || !tensor.device().is_cpu() ||
-      tensor.layout() != at::kStrided) {
+      tensor.layout() != at::kStrided || tensor.numel() < kMinPrepackElements) {
     return std::nullopt;
   }
   return tensor;

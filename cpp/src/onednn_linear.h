@@ -7,7 +7,8 @@
 // time on every BERT-base GEMM shape (docs/speed.md), so a traced transformer as
 // users bring it ran at eager speed. This pass is what the AOTInductor packages
 // already do: each aten::linear whose weight is a 2-D float32 constant becomes
-// mkldnn::_linear_pointwise on a weight reordered once, at load.
+// mkldnn::_linear_pointwise on a weight reordered once, at load, when the weight is
+// large enough (at least 384x1024 elements) for oneDNN's call overhead not to count.
 
 #include <torch/csrc/jit/api/module.h>
 
