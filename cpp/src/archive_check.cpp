@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "crc32.h"
+#include "regular_file.h"
 #include "tsrt/error.h"
 
 namespace tsrt::detail {
@@ -31,8 +32,7 @@ uint64_t u64(const unsigned char* p) { return u32(p) | static_cast<uint64_t>(u32
 
 class File {
  public:
-  explicit File(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "rb"), &std::fclose) {
-    if (!file_) throw Error(ErrorCode::kIO, "model file '" + path + "' cannot be opened for reading");
+  explicit File(const std::string& path) : path_(path), file_(open_file(path), &std::fclose) {
     std::fseek(file_.get(), 0, SEEK_END);
     size_ = static_cast<uint64_t>(std::ftell(file_.get()));
   }
@@ -64,6 +64,17 @@ class File {
       length -= chunk;
     }
     return crc;
+  }
+
+  // Only a regular file: a FIFO put in its place after identify_model_file must not block.
+  static FILE* open_file(const std::string& path) {
+    const int fd = open_regular_file(path, "model file");
+    FILE* file = ::fdopen(fd, "rb");
+    if (file == nullptr) {
+      ::close(fd);
+      throw Error(ErrorCode::kIO, "model file '" + path + "' cannot be opened for reading");
+    }
+    return file;
   }
 
   [[noreturn]] void damaged(const std::string& what) const {

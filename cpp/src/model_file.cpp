@@ -5,7 +5,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "archive_check.h"
+#include "regular_file.h"
 #include "tsrt/error.h"
 
 namespace tsrt::detail {
@@ -25,11 +28,12 @@ ModelFile identify_model_file(const std::string& path) {
   if (std::filesystem::is_directory(path, ec)) {
     throw Error(ErrorCode::kIO, "model file '" + path + "' is a directory, not a file");
   }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw Error(ErrorCode::kIO, "model file '" + path + "' cannot be opened for reading");
+  // A FIFO, socket or device is refused here, before anything reads from it.
+  const int fd = open_regular_file(path, "model file");
   std::string head(8, '\0');
-  file.read(head.data(), static_cast<std::streamsize>(head.size()));
-  head.resize(static_cast<size_t>(file.gcount()));
+  const ssize_t got = ::pread(fd, head.data(), head.size(), 0);
+  ::close(fd);
+  head.resize(got > 0 ? static_cast<size_t>(got) : 0);
 
   if (head.empty()) throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' is empty");
   if (!starts_with(head, "PK\x03\x04")) {

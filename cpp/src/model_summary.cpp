@@ -3,6 +3,9 @@
 #include <array>
 #include <fstream>
 
+#include <unistd.h>
+
+#include "regular_file.h"
 #include "tsrt/error.h"
 
 namespace tsrt {
@@ -31,6 +34,12 @@ bool operator_allowed(const std::string& op, const std::vector<std::string>& all
 }
 
 std::vector<std::string> read_operator_list(const std::string& path) {
+  // A FIFO or device as the list must not block: only a regular file is read.
+  try {
+    ::close(detail::open_regular_file(path, "operator allow-list"));
+  } catch (const Error& e) {
+    throw Error(ErrorCode::kIO, std::string("cannot read the operator allow-list: ") + e.what());
+  }
   std::ifstream file(path);
   if (!file) throw Error(ErrorCode::kIO, "cannot read the operator allow-list '" + path + "'");
   std::vector<std::string> operators;

@@ -40,6 +40,31 @@ class AutocastScope {
   c10::ScalarType previous_dtype_;
 };
 
+// The graphs `node` can run besides its own blocks: a called function's or
+// method's, a fork's or awaitable's subgraph. A method of an interface is chosen
+// at run time; the summary walks every module's methods, so it sees them anyway.
+std::vector<std::shared_ptr<torch::jit::Graph>> called_graphs(torch::jit::Node* node) {
+  std::vector<std::shared_ptr<torch::jit::Graph>> graphs;
+  if (node->hasAttribute(torch::jit::attr::Subgraph) &&
+      node->kindOf(torch::jit::attr::Subgraph) == torch::jit::AttributeKind::g) {
+    graphs.push_back(node->g(torch::jit::attr::Subgraph));
+  }
+  auto add_function = [&](torch::jit::Function* function) {
+    if (function == nullptr) return;
+    if (torch::jit::GraphFunction* graph_function = torch::jit::tryToGraphFunction(*function)) {
+      graphs.push_back(graph_function->graph());
+    }
+  };
+  if (node->kind() == c10::prim::CallFunction && node->inputs().size() > 0) {
+    if (auto function_type = node->input(0)->type()->cast<c10::FunctionType>()) add_function(function_type->function());
+  } else if (node->kind() == c10::prim::CallMethod && node->inputs().size() > 0) {
+    if (auto class_type = node->input(0)->type()->cast<c10::ClassType>()) {
+      add_function(class_type->findMethod(node->s(torch::jit::attr::name)));
+    }
+  }
+  return graphs;
+}
+
 class TorchScriptBackend final : public Backend {
  public:
   TorchScriptBackend(torch::jit::Module module, c10::Device device) : module_(std::move(module)), device_(device) {}
@@ -124,8 +149,16 @@ class TorchScriptBackend final : public Backend {
         summary.parameter_bytes += static_cast<int64_t>(tensor.numel() * tensor.element_size());
       }
     };
-    std::function<void(torch::jit::Block*)> walk = [&](torch::jit::Block* block) {
+    // Every graph that can run: each method's, and those it reaches through calls
+    // (prim::CallFunction, prim::CallMethod) and fork/await subgraphs, each once.
+    std::set<const torch::jit::Graph*> walked;
+    std::function<void(torch::jit::Block*)> walk;
+    auto walk_graph = [&](const std::shared_ptr<torch::jit::Graph>& graph) {
+      if (graph && walked.insert(graph.get()).second) walk(graph->block());
+    };
+    walk = [&](torch::jit::Block* block) {
       for (torch::jit::Node* node : block->nodes()) {
+        for (const std::shared_ptr<torch::jit::Graph>& callee : called_graphs(node)) walk_graph(callee);
         const std::string kind = node->kind().toQualString();
         if (node->kind() == c10::prim::Constant) {
           const auto value = torch::jit::toIValue(node->output());
@@ -140,7 +173,14 @@ class TorchScriptBackend final : public Backend {
       }
     };
     for (const auto& submodule : module_.modules()) {
-      for (const auto& method : submodule.get_methods()) walk(method.graph()->block());
+      for (const auto& method : submodule.get_methods()) walk_graph(method.graph());
+    }
+    // And every function the file defines (free functions, methods of script
+    // classes, hooks), called from a graph or not: what is in the file can run.
+    for (torch::jit::Function* function : module_._ivalue()->compilation_unit()->get_functions()) {
+      if (torch::jit::GraphFunction* graph_function = torch::jit::tryToGraphFunction(*function)) {
+        walk_graph(graph_function->graph());
+      }
     }
     for (const auto& parameter : module_.parameters()) count_tensor(parameter);
     for (const auto& buffer : module_.buffers()) count_tensor(buffer);
