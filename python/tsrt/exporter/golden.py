@@ -22,7 +22,9 @@ def npy_bytes(value: Any) -> bytes | None:
     if isinstance(value, torch.Tensor):
         if value.dtype == torch.bfloat16:
             return None
-        array = value.detach().cpu().resolve_conj().numpy()
+        # C order always: a transposed view (x.t(), CLIP's logits_per_image) would
+        # otherwise be saved in Fortran order, which libtsrt's .npy reader refuses.
+        array = np.ascontiguousarray(value.detach().cpu().resolve_conj().numpy())
     elif isinstance(value, (bool, int, float)):
         array = np.asarray(value, dtype=np.bool_ if isinstance(value, bool) else np.int64 if isinstance(value, int) else np.float64)
     else:
