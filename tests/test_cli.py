@@ -139,6 +139,40 @@ def test_bad_load_flags_exit_2(zoo_dir, flags, message):
     assert message in result.stderr, result.stderr
 
 
+def test_flag_equals_value_is_flag_space_value(zoo_dir, tmp_path):
+    # GNU and trtexec style (--flag=value) and the spaced form give the same run.
+    model = zoo_dir / "extra_method.script.pt"
+    spaced = infer(model, "--method", "embed", "--shape", "x=3x20", "--seed", "4", "--json", "--show", "3")
+    equals = infer(model, "--method=embed", "--shape=x=3x20", "--seed=4", "--json", "--show=3")
+    assert spaced.returncode == 0 and equals.returncode == 0, equals.stderr
+    assert json.loads(equals.stdout)["outputs"] == json.loads(spaced.stdout)["outputs"]
+    # The table-driven load flags too (a valued one; switches take no value).
+    result = infer(zoo_dir / "mlp.trace.pt", "--bench", "--iters=1", "--warmup=0", "--json", "--warmup-runs=2")
+    assert result.returncode == 0, result.stderr
+    assert any(s.startswith("warmed up forward (2 calls") for s in json.loads(result.stdout)["optimizations"])
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--json=1"], "--json takes no value, got '--json=1'"),
+    (["--no-freeze=yes"], "--no-freeze takes no value"),
+    (["--frobnicate=3"], "unknown option '--frobnicate'"),
+    (["--seed="], "--seed expects a non-negative integer, got ''"),
+    (["--iters=-2"], "--iters expects a non-negative integer, got '-2'"),
+])
+def test_bad_flag_equals_value_exits_2(zoo_dir, flags, message):
+    result = infer(zoo_dir / "mlp.script.pt", *flags)
+    assert result.returncode == USAGE, result.stderr
+    assert message in result.stderr, result.stderr
+
+
+def test_version_needs_no_model_and_names_the_one_version():
+    import tsrt
+    result = infer("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"infer (tsrt) {tsrt.__version__}, built against LibTorch ")
+    assert torch.__version__.split("+")[0] in result.stdout
+
+
 @pytest.fixture
 def plain_torchscript(tmp_path) -> Path:
     """A TorchScript file from elsewhere: no tsrt metadata."""

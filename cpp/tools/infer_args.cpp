@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
+#include <optional>
+#include <utility>
 
 #include "tsrt/error.h"
 #include "tsrt/model_summary.h"
@@ -196,6 +198,7 @@ output:
   --verify                   run the golden inputs recorded at export and compare with
                              the golden outputs: PASS/FAIL per output, exit 1 on FAIL
   -h, --help                 this text
+  --version                  print the versions of infer (tsrt) and LibTorch, then exit
 
 environment:
   OMP_WAIT_POLICY, GOMP_SPINCOUNT
@@ -213,6 +216,7 @@ examples:
   infer resnet.pt
   infer resnet.pt --shape image=8x3x224x224 --device cuda
   infer resnet.pt --verify
+  infer resnet.pt --bench --iters=200 --threads=2   (--flag=value works too)
   infer resnet.pt --bench --duration 10 --concurrency 2 --threads 1 --json
   infer bert.pt --bench --precision bf16 --profile
   infer model.pt --input a=a.npy --input b=b.npy --save-outputs out/ --json
@@ -221,14 +225,26 @@ examples:
 
 InferArgs parse_infer_args(int argc, char** argv) {
   InferArgs args;
+  // GNU and trtexec style: --flag=value is --flag value. `attached` holds the value after
+  // the first '=' until value_of takes it; a switch given one (--json=1) is refused below.
+  std::optional<std::string> attached;
   auto value_of = [&](int& i, const std::string& flag) -> std::string {
+    if (attached) return *std::exchange(attached, std::nullopt);
     if (i + 1 >= argc) usage_error(flag + " needs a value");
     return argv[++i];
   };
   for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
+    std::string arg = argv[i];
+    attached.reset();
+    const size_t equals = arg.find('=');
+    if (arg.rfind("--", 0) == 0 && equals != std::string::npos) {
+      attached = arg.substr(equals + 1);
+      arg.resize(equals);
+    }
     if (arg == "-h" || arg == "--help") {
       args.help = true;
+    } else if (arg == "--version") {
+      args.version = true;
     } else if (arg == "--input") {
       const std::string value = value_of(i, arg);
       const size_t equals = value.find('=');
@@ -281,8 +297,9 @@ InferArgs parse_infer_args(int argc, char** argv) {
     } else {
       args.positional_inputs.push_back(arg);
     }
+    if (attached) usage_error(arg + " takes no value, got '" + std::string(argv[i]) + "'");
   }
-  if (!args.help && args.model_path.empty()) usage_error("no model file given");
+  if (!args.help && !args.version && args.model_path.empty()) usage_error("no model file given");
   return args;
 }
 

@@ -23,6 +23,7 @@ struct InferArgs {
   bool verify = false;
   int show_values = 6;
   bool help = false;
+  bool version = false;  ///< --version: print versions and exit
 
   // --bench and what it measures
   bool bench = false;

@@ -16,6 +16,7 @@
 #include "tsrt/npy.h"
 #include "tsrt/openmp.h"
 #include "tsrt/verify.h"
+#include "tsrt/version.h"
 
 namespace {
 
@@ -204,6 +205,10 @@ int main(int argc, char** argv) {
     const tsrt::cli::InferArgs args = tsrt::cli::parse_infer_args(argc, argv);
     if (args.help) {
       std::cout << tsrt::cli::infer_usage();
+      return 0;
+    }
+    if (args.version) {
+      std::cout << "infer (tsrt) " << tsrt::kVersion << ", built against LibTorch " << tsrt::kTorchVersion << "\n";
       return 0;
     }
     // OpenMP reads how to wait when LibTorch loads: restart once with GOMP_SPINCOUNT=1000 unless

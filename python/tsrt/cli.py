@@ -19,6 +19,10 @@ import json
 import sys
 from typing import Any
 
+# Nothing here imports torch at module level: `tsrt --help`, `--version` and `cmake-prefix`
+# start in a fraction of a second; each command imports what it needs.
+from tsrt.version import __version__
+
 EXAMPLES = """examples:
   tsrt export --zoo resnet_cnn -o resnet.pt
   tsrt export --zoo resnet_cnn --format aoti -o resnet.pt2     (AOTInductor package)
@@ -202,6 +206,7 @@ def _triton_flags(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tsrt", description="Export PyTorch models for the tsrt C++ runtime.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"tsrt {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="export a model to a self-describing TorchScript file or .pt2 package",
                                  epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from tsrt._C import Error
+from tsrt import Error  # tsrt.__getattr__ imports torch before tsrt._C
 
 
 @dataclass

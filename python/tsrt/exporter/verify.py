@@ -8,7 +8,7 @@ from typing import Any
 
 from tsrt.exporter import output_file
 from tsrt.exporter.report import ExportError, ExportReport
-from tsrt._C import Error
+from tsrt import Error  # tsrt.__getattr__ imports torch before tsrt._C
 from tsrt.capture import first_line
 from tsrt.model import load
 
