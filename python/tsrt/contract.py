@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -97,6 +98,21 @@ def method_entry(inputs: Sequence[Any], outputs: Sequence[str] = (), output_stru
     return entry
 
 
+def export_time() -> str:
+    """The "created" time, UTC, ISO 8601 to the second: now, or SOURCE_DATE_EPOCH when the
+    environment sets it (the reproducible-builds convention), so that a build that pins it
+    exports byte-identical files from the same model."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None:
+        try:
+            when = datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            raise ValueError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, got '{epoch}'") from None
+    else:
+        when = datetime.datetime.now(datetime.timezone.utc)
+    return when.isoformat(timespec="seconds")
+
+
 def metadata_document(*, producer: str, source: str, export_mode: str, export_reason: str,
                       methods: Mapping[str, dict], tolerance: Mapping[str, Any],
                       findings: Sequence[str] = (), golden: Sequence[dict] = (),
@@ -107,7 +123,7 @@ def metadata_document(*, producer: str, source: str, export_mode: str, export_re
         "format_version": FORMAT_VERSION,
         "producer": producer,
         "torch_version": torch.__version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": export_time(),
         "source": source,
         "export_mode": export_mode,
         "export_reason": export_reason,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -23,16 +24,20 @@ def rejected_path(path: Path) -> Path:
 @contextlib.contextmanager
 def staged(path: str | Path) -> Iterator[Path]:
     """Yields a fresh path beside `path` to write and verify; the caller publishes it
-    with publish(). A staged file left behind (an exception) is removed."""
+    with publish(). A staged file left behind (an exception) is removed.
+
+    The staged file has the output's own name, inside a fresh hidden directory: torch
+    stores a file's name inside its archive (every entry sits under `<stem>/`), so a
+    temporary file name would end up in the model and two exports of one model would
+    differ byte for byte."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
-    os.close(handle)
-    staging = Path(name)
+    directory = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", suffix=".partial", dir=target.parent))
+    staging = directory / target.name
     try:
         yield staging
     finally:
-        staging.unlink(missing_ok=True)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def publish(staging: Path, path: str | Path) -> None:
