@@ -28,6 +28,7 @@ import tritonclient.http as httpclient
 from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
+import tsrt
 from tsrt import zoo
 from conftest import ROOT
 from oip_server import Server, as_tensor, build_serve, eager_leaves, httplib_missing, triton_inputs
@@ -282,6 +283,13 @@ def test_concurrent_clients_each_get_their_own_answer(client, zoo_dir):
         result = request.get_result(timeout=120)
         for path, leaf in eager_leaves("multi_io", inputs, zoo_dir / MODELS["multi_io"][1]):
             compare(torch.from_numpy(np.array(result.as_numpy(path))), leaf, entry.tolerance.atol, entry.tolerance.rtol, path)
+
+
+def test_version_is_tsrts_one_version(serve_binary, client):
+    result = subprocess.run([str(serve_binary), "--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"tsrt_serve (tsrt) {tsrt.__version__}, built against LibTorch ")
+    assert client.get_server_metadata()["version"] == tsrt.__version__  # the protocol's server metadata too
 
 
 def test_startup_errors(serve_binary, zoo_dir, tmp_path):

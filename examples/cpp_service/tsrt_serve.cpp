@@ -41,6 +41,7 @@
 #include "tsrt/benchmark.h"
 #include "tsrt/error.h"
 #include "tsrt/model.h"
+#include "tsrt/version.h"
 
 namespace {
 
@@ -68,7 +69,8 @@ const char* kUsage =
     "  --port 0 picks a free port and prints it; --threads is the number of connections served at once;\n"
     "  --batch stacks requests for NAME that arrive within --batch-delay-us (default 2000) into one call\n"
     "  of up to --max-batch rows (default 32), run by --batch-workers threads a model (default 1);\n"
-    "  --intra-op-threads sets LibTorch's threads for each forward call (default: one a core).\n";
+    "  --intra-op-threads sets LibTorch's threads for each forward call (default: one a core);\n"
+    "  --version prints tsrt's version.\n";
 
 Options parse_args(int argc, char** argv) {
   Options options;
@@ -112,6 +114,9 @@ Options parse_args(int argc, char** argv) {
       options.device = value();
     } else if (arg == "-h" || arg == "--help") {
       std::cout << kUsage;
+      std::exit(0);
+    } else if (arg == "--version") {
+      std::cout << "tsrt_serve (tsrt) " << tsrt::kVersion << ", built against LibTorch " << tsrt::kTorchVersion << "\n";
       std::exit(0);
     } else if (!arg.empty() && arg[0] == '-') {
       throw std::invalid_argument("unknown flag " + arg);
@@ -328,7 +333,7 @@ int main(int argc, char** argv) {
     res.set_content(metrics.render(), "text/plain; version=0.0.4");
   });
   server.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, {{"name", "tsrt_serve"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data"}}});
+    send_json(res, 200, {{"name", "tsrt_serve"}, {"version", tsrt::kVersion}, {"extensions", {"binary_tensor_data"}}});
   });
   server.Get(std::string(kModelPath) + "/ready", [&](const httplib::Request& req, httplib::Response& res) {
     guarded(res, [&] {
