@@ -78,6 +78,12 @@ def test_attributes_that_need_torch_import_it_on_first_use():
     assert result.returncode == 0, result.stderr
 
 
+def test_subpackages_are_attributes_on_first_use():
+    code = "import tsrt; assert tsrt.zoo.get('mlp') is not None and tsrt.triton.__name__ == 'tsrt.triton'"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):
         tsrt.no_such_thing  # noqa: B018

@@ -16,6 +16,7 @@ on first use of an attribute that needs them (PEP 562 module __getattr__), so th
 """
 
 import importlib as _importlib
+from importlib.util import find_spec as _find_spec
 import os as _os
 import sys as _sys
 import warnings as _warnings
@@ -57,9 +58,7 @@ _LAZY = {
 def _compiled_dir() -> str:
     """Where the compiled parts (tsrt._C, include/, lib/, bin/) were installed, found
     without loading them: an editable install keeps them apart from the Python sources."""
-    from importlib.util import find_spec
-
-    spec = find_spec("tsrt._C")
+    spec = _find_spec("tsrt._C")
     if spec is None or not spec.origin:
         raise ImportError("tsrt's compiled module tsrt._C is not installed: reinstall tsrt")
     return _os.path.dirname(_os.path.abspath(spec.origin))
@@ -79,6 +78,8 @@ def __getattr__(name: str):
         import torch  # noqa: F401, F811  (before any module that loads tsrt._C)
 
         value = getattr(_importlib.import_module(_LAZY[name]), name)
+    elif not name.startswith("_") and _find_spec(f"tsrt.{name}") is not None:
+        value = _importlib.import_module(f"tsrt.{name}")  # a subpackage: tsrt.zoo, tsrt.testing, ...
     else:
         raise AttributeError(f"module 'tsrt' has no attribute '{name}'")
     globals()[name] = value  # later accesses skip __getattr__
