@@ -20,6 +20,7 @@ from importlib.util import find_spec as _find_spec
 import os as _os
 import sys as _sys
 import warnings as _warnings
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from tsrt.infer_launcher import OPENMP_WAIT_DEFAULT as _OPENMP_WAIT_DEFAULT
 from tsrt.infer_launcher import OPENMP_WAIT_VARIABLES as _OPENMP_WAIT_VARIABLES
@@ -40,6 +41,12 @@ if not _os.environ.keys() & set(_OPENMP_WAIT_VARIABLES):
             "to choose and silence this.", RuntimeWarning, stacklevel=2)
     else:
         _os.environ[_OPENMP_WAIT_DEFAULT[0]] = _OPENMP_WAIT_DEFAULT[1]
+
+if _TYPE_CHECKING:  # type checkers and IDEs see the lazy names
+    from tsrt._C import Error  # noqa: F401
+    from tsrt.exporter import ExportError, ExportReport, export  # noqa: F401
+    from tsrt.model import Model, load, set_num_threads  # noqa: F401
+    from tsrt.spec import TensorSpec, Tolerance  # noqa: F401
 
 # Public name -> the submodule that defines it, imported on first access.
 _LAZY = {
