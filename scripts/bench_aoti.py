@@ -31,10 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import tsrt  # noqa: I001  (before torch: it chooses how LibTorch's OpenMP threads wait; docs/python.md)
 import numpy as np
 import torch
 
-import tsrt
 from bench_compare import BenchModel, build_models, max_abs_error, time_calls
 
 VARIANTS = {

@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import tsrt  # noqa: I001  (before torch: it chooses how LibTorch's OpenMP threads wait; docs/python.md)
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
 from tsrt import zoo
-import tsrt
 from tsrt.exporter import ExportError
 
 

@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+import tsrt  # noqa: I001  (before torch: it chooses how LibTorch's OpenMP threads wait; docs/python.md)
 import torch
 
-import tsrt
 
 
 def main(argv: list[str] | None = None) -> int:
