@@ -35,6 +35,13 @@ PrivateDirectory::PrivateDirectory() {
   path_ = pattern;
 }
 
+std::unique_ptr<PrivateDirectory> PrivateDirectory::create_at(const std::string& path) {
+  // mkdir fails with EEXIST on anything already there, a link included: the folder
+  // is ours only if this call made it.
+  if (mkdir(path.c_str(), 0700) != 0) return nullptr;
+  return std::unique_ptr<PrivateDirectory>(new PrivateDirectory(path));
+}
+
 PrivateDirectory::~PrivateDirectory() {
   // remove_all does not follow symlinks; tsrt creates none, but nothing here may
   // delete outside the folder even if something else put one there.
