@@ -304,6 +304,10 @@ def test_startup_errors(serve_binary, zoo_dir, tmp_path):
     assert bad_port.returncode == 2 and "--port expects a number >= 0, got 'http'" in bad_port.stderr
     missing = start("--port", "0", f"m={tmp_path / 'missing.pt'}")
     assert missing.returncode == 2 and "can't load model 'm'" in missing.stderr and "missing.pt" in missing.stderr
+    equals = start("--port=http", zoo_dir / "mlp.trace.pt")  # --flag=value is --flag value
+    assert equals.returncode == 2 and "--port expects a number >= 0, got 'http'" in equals.stderr
+    no_value = start("--version=2")
+    assert no_value.returncode == 2 and "--version takes no value, got '--version=2'" in no_value.stderr
     twice = start("--port", "0", zoo_dir / "mlp.trace.pt", zoo_dir / "mlp.script.pt")
     assert twice.returncode == 2 and "two models named 'mlp'" in twice.stderr
 

@@ -31,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include <httplib.h>
 
@@ -70,13 +71,21 @@ const char* kUsage =
     "  --batch stacks requests for NAME that arrive within --batch-delay-us (default 2000) into one call\n"
     "  of up to --max-batch rows (default 32), run by --batch-workers threads a model (default 1);\n"
     "  --intra-op-threads sets LibTorch's threads for each forward call (default: one a core);\n"
-    "  --version prints tsrt's version.\n";
+    "  --version prints tsrt's version; every --flag value may be given as --flag=value.\n";
 
 Options parse_args(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
+    // --flag=value is --flag value (GNU style, as infer takes it).
+    std::string arg = argv[i];
+    std::optional<std::string> attached;
+    if (const size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      attached = arg.substr(eq + 1);
+      arg.resize(eq);
+      if (arg == "--help" || arg == "--version") throw std::invalid_argument(arg + " takes no value, got '" + argv[i] + "'");
+    }
     auto value = [&]() -> std::string {
+      if (attached) return *std::exchange(attached, std::nullopt);
       if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
       return argv[++i];
     };
@@ -128,6 +137,7 @@ Options parse_args(int argc, char** argv) {
       if (name.empty() || name.find('/') != std::string::npos) throw std::invalid_argument("bad model name in '" + arg + "'");
       options.models.emplace_back(name, path);
     }
+    if (attached) throw std::invalid_argument(arg + " takes no value, got '" + argv[i] + "'");
   }
   if (options.models.empty()) throw std::invalid_argument("give at least one model file");
   return options;
