@@ -361,3 +361,26 @@ def test_audit_flags_a_file_write_no_list_named(tmp_path):
     assert "aten::save" in json.loads(result.stdout)
     with raises_tsrt("invalid_model", "outside the allow-list", "aten::save"):
         tsrt.load(path, allowed_operators=["prim::*"])
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM", "SIGKILL"])
+def test_no_extracted_package_is_left_after_a_signal(aoti_packages, tmp_path, signal_name):
+    import signal
+    import time
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    process = subprocess.Popen([str(INFER), str(aoti_packages["extra_method"]), "--bench", "--duration", "30"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        # Loaded and serving: the benchmark prints nothing before it ends, so wait for the
+        # load to finish by the folder coming and going (or a few seconds at most).
+        time.sleep(4)
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        process.send_signal(getattr(signal, signal_name))
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert list(tmp_path.iterdir()) == [], "an extraction folder was left behind"

@@ -281,7 +281,9 @@ std::unique_ptr<Backend> load_aoti(const std::string& path, c10::Device device, 
   // the archive's top folder dropped) into a private folder and hands the loader
   // that folder: each file is CRC-checked as it is written, so a flipped byte in
   // the library is refused before it is dlopened.
-  std::unique_ptr<PrivateDirectory> directory = extraction_folder(content_key(file));
+  // Keyed by where folders go too: a process that changes $TMPDIR gets folders there.
+  std::unique_ptr<PrivateDirectory> directory =
+      extraction_folder(PrivateDirectory::root() + '\0' + content_key(file));
   std::map<std::string, std::string> libraries, device_metadata;  // by model
   for (const ArchiveEntry& entry : file.entries) {
     const std::string normalized = normalize_entry_name(entry.name);

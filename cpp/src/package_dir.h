@@ -27,6 +27,8 @@ class PrivateDirectory {
   PrivateDirectory& operator=(const PrivateDirectory&) = delete;
 
   const std::string& path() const { return path_; }
+  /// Where folders are made: $TMPDIR when it is an absolute path, else /tmp.
+  static std::string root();
 
   /// Writes the bytes of `entry` of `archive` (inflated, CRC-checked) to
   /// `relative` (a normalised name, see normalize_entry_name) inside the folder,
