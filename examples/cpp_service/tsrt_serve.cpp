@@ -78,36 +78,37 @@ Options parse_args(int argc, char** argv) {
       if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
       return argv[++i];
     };
-    auto number = [&](const std::string& text) {
-      size_t used = 0;
-      int parsed = -1;
-      try {
-        parsed = std::stoi(text, &used);
-      } catch (const std::exception&) {
+    // Digits only, within [low, high]: "--port 70000" used to print 70000 and bind 4464
+    // (the port is 16 bits), "--threads 0" was quietly 1.
+    auto number = [&](const std::string& text, long low, long high) {
+      const bool digits = !text.empty() && text.size() <= 9 && text.find_first_not_of("0123456789") == std::string::npos;
+      const long parsed = digits ? std::stol(text) : -1;
+      if (!digits || parsed < low || parsed > high) {
+        throw std::invalid_argument(arg + " expects a number from " + std::to_string(low) + " to " + std::to_string(high) +
+                                    ", got '" + text + "'");
       }
-      if (used != text.size() || parsed < 0) throw std::invalid_argument(arg + " expects a number >= 0, got '" + text + "'");
-      return parsed;
+      return static_cast<int>(parsed);
     };
     if (arg == "--host") {
       options.host = value();
     } else if (arg == "--port") {
-      options.port = number(value());
+      options.port = number(value(), 0, 65535);
     } else if (arg == "--threads") {
-      options.threads = std::max(1, number(value()));
+      options.threads = number(value(), 1, 4096);
     } else if (arg == "--max-body-mb") {
-      options.max_body_mb = std::max(1, number(value()));
+      options.max_body_mb = number(value(), 1, 1 << 20);
     } else if (arg == "--read-timeout-s") {
-      options.read_timeout_s = std::max(1, number(value()));
+      options.read_timeout_s = number(value(), 1, 3600);
     } else if (arg == "--batch") {
       options.batch.push_back(value());
     } else if (arg == "--max-batch") {
-      options.batching.max_batch = std::max(1, number(value()));
+      options.batching.max_batch = number(value(), 1, 1 << 16);
     } else if (arg == "--batch-workers") {
-      options.batching.workers = std::max(1, number(value()));
+      options.batching.workers = number(value(), 1, 256);
     } else if (arg == "--intra-op-threads") {
-      options.intra_op_threads = number(value());
+      options.intra_op_threads = number(value(), 0, 4096);
     } else if (arg == "--batch-delay-us") {
-      options.batching.max_delay = std::chrono::microseconds(number(value()));
+      options.batching.max_delay = std::chrono::microseconds(number(value(), 0, 10000000));
     } else if (arg == "--device") {
       options.device = value();
     } else if (arg == "-h" || arg == "--help") {
@@ -130,7 +131,7 @@ Options parse_args(int argc, char** argv) {
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(tsrt_serve::dump_json(body), "application/json");  // never throws on a client's bytes
 }
 
 void send_error(httplib::Response& res, int status, const std::string& message) {
@@ -153,9 +154,9 @@ class Service {
   // NAME, and the version when the path has one: every model here is version "1".
   const ServedModel& model(const std::string& name, const std::string& version = "") const {
     const auto found = models_.find(name);
-    if (found == models_.end()) throw ProtocolError(404, "no model named '" + name + "'; this server has: " + names());
+    if (found == models_.end()) throw ProtocolError(404, "no model named '" + tsrt_serve::excerpt_text(name) + "'; this server has: " + names());
     if (!version.empty() && version != "1") {
-      throw ProtocolError(404, "model '" + name + "' has no version '" + version + "'; it has version 1");
+      throw ProtocolError(404, "model '" + name + "' has no version '" + tsrt_serve::excerpt_text(version) + "'; it has version 1");
     }
     return found->second;
   }
@@ -178,7 +179,7 @@ class Service {
     const ServedModel& served = model(name, version);
     const tsrt_serve::InferRequest request = tsrt_serve::parse_infer_request(body, header_length);
     if (!served.model.has_method(request.method)) {
-      throw ProtocolError(400, "model '" + name + "' has no method '" + request.method + "'");
+      throw ProtocolError(400, "model '" + name + "' has no method '" + tsrt_serve::excerpt_text(request.method) + "'");
     }
     const bool batched = served.batcher && request.method == "forward";
     if (!batched) ticket.reset();  // not coming to the batcher
@@ -205,6 +206,8 @@ int guarded(httplib::Response& res, Handler&& handler) {
     send_error(res, http_status(error.code()), error.what());
   } catch (const std::exception& error) {
     send_error(res, 500, std::string("internal error: ") + error.what());
+  } catch (...) {
+    send_error(res, 500, "internal error");
   }
   return res.status;
 }
@@ -214,7 +217,7 @@ std::optional<size_t> header_length(const httplib::Request& req) {
   if (!req.has_header("Inference-Header-Content-Length")) return std::nullopt;
   const std::string text = req.get_header_value("Inference-Header-Content-Length");
   if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
-    throw ProtocolError(400, "Inference-Header-Content-Length must be a byte count, got '" + text + "'");
+    throw ProtocolError(400, "Inference-Header-Content-Length must be a byte count, got '" + tsrt_serve::excerpt_text(text) + "'");
   }
   return std::stoull(text);
 }
@@ -375,13 +378,26 @@ int main(int argc, char** argv) {
   const size_t max_body_mb = options.max_body_mb;
   server.set_error_handler(httplib::Server::HandlerWithResponse([max_body_mb](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // ours, already JSON
-    const std::string what = res.status == 404   ? "no such route; see GET /v2 and GET /v2/models/NAME"
-                             : res.status == 413 ? "the request body is over " + std::to_string(max_body_mb) + " MiB"
-                             : res.status == 400 ? "could not read the request"
-                                                 : "HTTP status " + std::to_string(res.status);
-    send_error(res, res.status, req.method + " " + req.path + ": " + what);
+    // The path and method are the client's bytes (GET /v2/%FF decodes to an invalid UTF-8 byte,
+    // which aborted the process when this handler's dump() threw): quoted cut short, written with
+    // dump_json, and nothing may escape from here, where httplib catches nothing.
+    try {
+      const std::string what = res.status == 404   ? "no such route; see GET /v2 and GET /v2/models/NAME"
+                               : res.status == 413 ? "the request body is over " + std::to_string(max_body_mb) + " MiB"
+                               : res.status == 400 ? "could not read the request"
+                                                   : "HTTP status " + std::to_string(res.status);
+      send_error(res, res.status, tsrt_serve::excerpt_text(req.method, 16) + " " + tsrt_serve::excerpt_text(req.path) + ": " + what);
+    } catch (...) {
+      res.set_content("{\"error\": \"could not describe the error\"}", "application/json");
+    }
     return httplib::Server::HandlerResponse::Handled;
   }));
+  // A handler's exception that got past guarded(): httplib's default answer is a 500 with the
+  // exception's text in an EXCEPTION_WHAT header, client bytes and all. A fixed JSON body instead.
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    res.status = 500;
+    res.set_content("{\"error\": \"internal error\"}", "application/json");
+  });
 
   const int port = options.port == 0 ? server.bind_to_any_port(options.host)
                                      : (server.bind_to_port(options.host, options.port) ? options.port : -1);

@@ -1,0 +1,190 @@
+"""tsrt_serve against hostile clients (issue 24): each attack goes over a raw socket to a
+server on loopback, and after each one the process must still be running and a good
+request must still get the right answer (eager PyTorch's, within the MLP's tolerance).
+
+Every answer to an attack is a JSON {"error": ...} of bounded size with the stated status,
+never the text of a C++ exception in a header (httplib's EXCEPTION_WHAT). The attack
+table with the server's behaviour before and after is in docs/serving.md."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import torch
+
+from tsrt import zoo
+from oip_server import Server, build_serve, eager_leaves, httplib_missing
+from parity import compare
+
+MAX_BODY_MB = 1
+DEEP = 100_000  # nesting depth of the deep-JSON attacks (the issue's 200 KB body)
+MESSAGE_LIMIT = 2048  # no error answer quotes a client's value at length
+
+
+@pytest.fixture(scope="module")
+def serve_binary() -> Path:
+    if httplib_missing():
+        pytest.skip(httplib_missing())
+    return build_serve()
+
+
+@pytest.fixture(scope="module")
+def mlp_file(tmp_path_factory) -> Path:
+    # Only the model the good client uses: exporting the whole zoo would cost more than the attacks.
+    path = tmp_path_factory.mktemp("hostile") / "mlp.trace.pt"
+    zoo.get("mlp").export(path, "trace")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(serve_binary, mlp_file) -> Iterator[Server]:
+    instance = Server(serve_binary, "--threads", "8", "--max-body-mb", str(MAX_BODY_MB), "--read-timeout-s", "2",
+                      f"mlp={mlp_file}")
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def raw_exchange(server: Server, request: bytes, timeout: float = 20) -> tuple[int, dict[str, str], bytes]:
+    """Sends `request` as it is (it should say Connection: close) and reads until the server
+    closes: (status, headers with lower-case names, body). Status 0: no answer at all."""
+    with socket.create_connection((server.host, server.port), timeout=timeout) as sock:
+        try:
+            sock.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused mid-send: its answer may still be there to read
+        answer = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 "):
+        return 0, {}, answer
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split()[1]), headers, body
+
+
+def http_request(method: bytes, path: bytes, body: bytes = b"", headers: dict[bytes, bytes] | None = None) -> bytes:
+    fields = {b"Host": b"127.0.0.1", b"Connection": b"close", b"Content-Type": b"application/json",
+              **({b"Content-Length": str(len(body)).encode()} if body or method == b"POST" else {}), **(headers or {})}
+    return method + b" " + path + b" HTTP/1.1\r\n" + b"".join(k + b": " + v + b"\r\n" for k, v in fields.items()) + b"\r\n" + body
+
+
+GOOD_INPUT = zoo.get("mlp").example_inputs(seed=5, sizes={"x": {0: 3}})
+
+
+def assert_still_serving(server: Server, mlp_file: Path) -> None:
+    """Alive, and a good request gets eager PyTorch's answer."""
+    assert server.process.poll() is None, f"tsrt_serve died: exit {server.process.returncode}"
+    (x,) = GOOD_INPUT
+    payload = {"inputs": [{"name": "x", "shape": list(x.shape), "datatype": "FP32", "data": x.flatten().tolist()}]}
+    status, answer = server.post_json("/v2/models/mlp/infer", payload)
+    assert status == 200, answer
+    (output,) = answer["outputs"]
+    ((_, expected),) = eager_leaves("mlp", GOOD_INPUT, mlp_file)
+    tolerance = zoo.get("mlp").tolerance
+    compare(torch.tensor(output["data"], dtype=torch.float32).reshape(output["shape"]), expected, tolerance.atol,
+            tolerance.rtol)
+
+
+def assert_json_error(status: int, headers: dict[str, str], body: bytes, expected_status: int, fragment: str) -> None:
+    assert status == expected_status, (status, body[:300])
+    assert not any(name.startswith("exception") for name in headers), headers  # no exception text in a header
+    assert len(body) < MESSAGE_LIMIT, f"{len(body)} bytes of error: {body[:200]!r}"
+    answer = json.loads(body)  # valid JSON (and so valid UTF-8) even when the client's bytes were not
+    assert set(answer) == {"error"} and fragment in answer["error"], answer
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+X_OK = b'{"name": "x", "shape": [1, 64], "datatype": "FP32", "data": [' + b", ".join([b"0.5"] * 64) + b"]}"
+
+# ---- invalid UTF-8 where a client's bytes reach a response -------------------------------
+UTF8_ATTACKS = [
+    # (id, request, status, fragment of the error)
+    ("path", http_request(b"GET", b"/v2/%FF"), 404, "no such route"),
+    ("path-raw-byte", http_request(b"GET", b"/v2/\xff\xfe"), 404, "no such route"),
+    ("model-name", http_request(b"GET", b"/v2/models/%C3%28/ready"), 404, "no model named"),
+    ("model-name-infer", http_request(b"POST", b"/v2/models/%FF/infer", b'{"inputs": [' + X_OK + b"]}"), 404, "no model named"),
+    ("version", http_request(b"GET", b"/v2/models/mlp/versions/%FF%FE"), 404, "has no version"),
+    ("header-value", http_request(b"POST", b"/v2/models/mlp/infer", b'{"inputs": [' + X_OK + b"]}",
+                                  {b"Inference-Header-Content-Length": b"\xff\xfe"}), 400, "must be a byte count"),
+    ("json-string", http_request(b"POST", b"/v2/models/mlp/infer", b'{"inputs": [{"name": "\xff\xfe"}]}'), 400,
+     "the request is not JSON"),
+    ("json-long-string", http_request(b"POST", b"/v2/models/mlp/infer", b'{"id": "' + b"a" * 200_000 + b'\xff"}'), 400,
+     "the request is not JSON"),
+]
+
+# ---- JSON nested 100,000 deep wherever a value is read or quoted --------------------------
+DEEP_ATTACKS = [
+    ("parameters", b'{"inputs": [' + X_OK + b'], "parameters": {"binary_data_output": ' + nested(DEEP) + b"}}"),
+    ("shape", b'{"inputs": [{"name": "x", "shape": ' + nested(DEEP) + b', "datatype": "FP32", "data": [1]}]}'),
+    ("output-parameters", b'{"inputs": [' + X_OK + b'], "outputs": [{"name": "output", "parameters": {"binary_data": '
+     + nested(DEEP) + b"}}]}"),
+    ("data", b'{"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP32", "data": ' + nested(DEEP) + b"}]}"),
+    ("objects", b'{"a": ' * DEEP + b"1" + b"}" * DEEP),
+    ("unclosed", b"[" * DEEP),
+]
+
+
+@pytest.mark.parametrize("request_bytes,status,fragment", [a[1:] for a in UTF8_ATTACKS], ids=[a[0] for a in UTF8_ATTACKS])
+def test_invalid_utf8_gets_a_json_error(server, mlp_file, request_bytes, status, fragment):
+    assert_json_error(*raw_exchange(server, request_bytes), status, fragment)
+    assert_still_serving(server, mlp_file)
+
+
+@pytest.mark.parametrize("body", [a[1] for a in DEEP_ATTACKS], ids=[a[0] for a in DEEP_ATTACKS])
+def test_deep_json_is_refused_while_parsing(server, mlp_file, body):
+    assert_json_error(*raw_exchange(server, http_request(b"POST", b"/v2/models/mlp/infer", body)), 400,
+                      "deeper than 32 levels")
+    assert_still_serving(server, mlp_file)
+
+
+def test_json_just_under_the_depth_limit_is_read(server, mlp_file):
+    """32 levels (the most allowed) inside an unknown parameter: legal JSON that the server ignores, 200."""
+    body = b'{"inputs": [' + X_OK + b'], "parameters": {"extra": ' + nested(30) + b"}}"
+    status, _, answer = raw_exchange(server, http_request(b"POST", b"/v2/models/mlp/infer", body))
+    assert status == 200, answer[:300]
+    assert_still_serving(server, mlp_file)
+
+
+# ---- flags --------------------------------------------------------------------------------
+BAD_FLAGS = [
+    (["--port", "70000"], "--port expects a number from 0 to 65535, got '70000'"),
+    (["--port", "-1"], "--port expects a number from 0 to 65535, got '-1'"),
+    (["--port", "80x"], "--port expects a number from 0 to 65535, got '80x'"),
+    (["--port", "99999999999999999999"], "--port expects a number from 0 to 65535"),
+    (["--threads", "0"], "--threads expects a number from 1 to 4096, got '0'"),
+    (["--max-body-mb", "+5"], "--max-body-mb expects a number from 1 to"),
+    (["--read-timeout-s", "1e3"], "--read-timeout-s expects a number from 1 to 3600, got '1e3'"),
+    (["--batch-delay-us", " 5"], "--batch-delay-us expects a number from 0 to"),
+    (["--port"], "--port needs a value"),
+]
+
+
+@pytest.mark.parametrize("flags,message", BAD_FLAGS, ids=[" ".join(f[0]) for f in BAD_FLAGS])
+def test_out_of_range_flags_exit_2(serve_binary, mlp_file, flags, message):
+    # Flags are read before any model loads: a refusal is immediate (the code before this
+    # check started serving instead, and the timeout ended it).
+    run = subprocess.run([str(serve_binary), str(mlp_file), *flags], capture_output=True, text=True, timeout=20)
+    assert run.returncode == 2, (run.returncode, run.stdout, run.stderr)
+    assert message in run.stderr, run.stderr
