@@ -35,6 +35,7 @@
 #include <httplib.h>
 
 #include "batcher.h"
+#include "http_limits.h"
 #include "metrics.h"
 #include "model_info.h"
 #include "oip.h"
@@ -307,7 +308,7 @@ int main(int argc, char** argv) {
   httplib::Server server;
   const int threads = options.threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server.set_payload_max_length(static_cast<size_t>(options.max_body_mb) << 20);
+  server.set_payload_max_length(static_cast<size_t>(options.max_body_mb) << 20);  // Content-Length bodies
   server.set_read_timeout(options.read_timeout_s, 0);
   // httplib writes a response's headers and body in two sends; with Nagle's algorithm on,
   // the second waits for the client's delayed ACK: 40 ms on every small answer.
@@ -344,6 +345,7 @@ int main(int argc, char** argv) {
   });
   // The body goes through a content reader: httplib's plain handlers cap bodies sent as
   // application/x-www-form-urlencoded at 8 KiB, and binary bodies are no form.
+  const size_t max_body_bytes = static_cast<size_t>(options.max_body_mb) << 20;
   server.Post(std::string(kModelPath) + "/infer",
               [&](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read) {
                 const auto started = std::chrono::steady_clock::now();
@@ -353,12 +355,25 @@ int main(int argc, char** argv) {
                 std::optional<tsrt_serve::Batcher::Ticket> ticket;
                 if (tsrt_serve::Batcher* batcher = service.batcher(name)) ticket.emplace(*batcher);
                 std::string body;
-                const bool complete = read([&body](const char* data, size_t length) {
+                bool too_large = false;
+                const bool complete = read([&](const char* data, size_t length) {
+                  // httplib holds a Content-Length body to set_payload_max_length, but not the sum of
+                  // a chunked body's chunks nor a gzip/deflate body once inflated: both arrive here,
+                  // inflated, a piece at a time, and stop at the limit.
+                  if (length > max_body_bytes - body.size()) {
+                    too_large = true;
+                    return false;
+                  }
                   body.append(data, length);
                   return true;
                 });
-                if (!complete) {  // httplib set 413 when it was too large; the error handler writes the JSON
-                  if (res.status < 400) res.status = 400;
+                if (!complete) {  // the error handler writes the JSON
+                  res.status = too_large ? 413 : res.status < 400 ? 400 : res.status;
+                  if (too_large) {  // the rest of the body is unread: close, as above
+                    send_error(res, 413, "POST " + tsrt_serve::excerpt_text(req.path) + ": the request body is over " +
+                                             std::to_string(options.max_body_mb) + " MiB");
+                    tsrt_serve::answer_and_close(req, res.status, res.body);
+                  }
                   metrics.observe_request(name, res.status, 0.0);
                   return;
                 }
@@ -374,6 +389,20 @@ int main(int argc, char** argv) {
                 });
                 metrics.observe_request(name, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
               });
+  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    // Range: our answers are computed, not files; a POST's answer cut into thousands of
+    // multipart ranges was a 28 MB reply to a 10 KB page. Ignored, as RFC 9110 lets a server
+    // do. The Request is httplib's own non-const object, handed to hooks as const.
+    const_cast<httplib::Request&>(req).ranges.clear();
+    const std::optional<tsrt_serve::Refusal> refusal = tsrt_serve::refuse_before_reading(req);
+    if (!refusal) return httplib::Server::HandlerResponse::Unhandled;
+    send_error(res, refusal->status, refusal->message);
+    // Its body, if any, is never read: the connection closes, or those bytes would be read as
+    // the next request (measured: a 400 for two Content-Lengths, then a 200 for the GET that
+    // was the body). httplib 0.11.4 keeps a connection open whatever the response says.
+    tsrt_serve::answer_and_close(req, res.status, res.body);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   // Unrouted paths and httplib's own refusals (413 payload too large, 400 bad HTTP) get JSON too.
   const size_t max_body_mb = options.max_body_mb;
   server.set_error_handler(httplib::Server::HandlerWithResponse([max_body_mb](const httplib::Request& req, httplib::Response& res) {
