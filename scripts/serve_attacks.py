@@ -113,21 +113,23 @@ def many_ranges(parts: int) -> list[bytes]:
 
 
 def trickle(port: int, connections: int, seconds: float) -> tuple[int, float]:
-    """`connections` clients that send one header line a second for `seconds`; meanwhile
+    """`connections` clients that send one header line a second for `seconds`, reconnecting
+    when cut off; meanwhile
     good requests, one after another: (good answers, longest wait for one)."""
     stop = time.monotonic() + seconds
 
     def slow() -> None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=seconds + 10) as sock:
-                sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
-                i = 0
-                while time.monotonic() < stop:
-                    sock.sendall(b"X-Slow-%d: y\r\n" % i)
-                    i += 1
-                    time.sleep(1)
-        except OSError:
-            pass
+        while time.monotonic() < stop:  # cut off: connect again, as an attacker would
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=seconds + 10) as sock:
+                    sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
+                    i = 0
+                    while time.monotonic() < stop:
+                        sock.sendall(b"X-Slow-%d: y\r\n" % i)
+                        i += 1
+                        time.sleep(1)
+            except OSError:
+                time.sleep(0.05)
 
     threads = [threading.Thread(target=slow, daemon=True) for _ in range(connections)]
     for thread in threads:
@@ -191,7 +193,7 @@ def main() -> int:
                         "good_after": good, "first": first[:120].decode("latin-1")})
     if process.poll() is None:
         answered, worst = trickle(port, args.threads, 12)
-        results.append({"attack": f"{args.threads} clients trickling a header line a second for 12 s",
+        results.append({"attack": f"{args.threads} clients trickling a header line a second for 12 s, reconnecting",
                         "good_answers": answered, "longest_wait_s": round(worst, 1), "alive": process.poll() is None})
     process.terminate()
     process.wait(timeout=30)

@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 #include "oip.h"
 
@@ -22,36 +24,31 @@ const char* reason(int status) {
   }
 }
 
-// The socket of the connection `req` came on. httplib 0.11.4 gives a hook the request but
-// not its socket, so it is found by its peer address, which is unique among the sockets
-// this server accepted (it makes no connections of its own). The current thread holds that
-// connection, so its descriptor can't close while we look.
-int connection_socket(const httplib::Request& req) {
+}  // namespace
+
+std::vector<std::pair<int, std::string>> connection_sockets() {
+  std::vector<std::pair<int, std::string>> sockets;
   DIR* fds = opendir("/proc/self/fd");
-  if (!fds) return -1;
-  int found = -1;
+  if (!fds) return sockets;
   while (const dirent* entry = readdir(fds)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
     const int fd = std::atoi(entry->d_name);
-    if (entry->d_name[0] < '0' || entry->d_name[0] > '9' || fd == dirfd(fds)) continue;
+    if (fd == dirfd(fds)) continue;
     sockaddr_storage peer{};
     socklen_t length = sizeof peer;
     if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) continue;  // not a connected socket
     char host[NI_MAXHOST];
     char port[NI_MAXSERV];
     if (getnameinfo(reinterpret_cast<sockaddr*>(&peer), length, host, sizeof host, port, sizeof port,
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-      continue;
-    }
-    if (req.remote_addr == host && std::to_string(req.remote_port) == port) {
-      found = fd;
-      break;
+                    NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+      sockets.emplace_back(fd, std::string(host) + ":" + port);
     }
   }
   closedir(fds);
-  return found;
+  return sockets;
 }
 
-}  // namespace
+std::string peer_of(const httplib::Request& req) { return req.remote_addr + ":" + std::to_string(req.remote_port); }
 
 bool is_infer_route(const httplib::Request& req) {
   const std::string& path = req.path;
@@ -86,7 +83,13 @@ std::optional<Refusal> refuse_before_reading(const httplib::Request& req) {
 }
 
 bool answer_and_close(const httplib::Request& req, int status, const std::string& body) {
-  const int fd = connection_socket(req);
+  // httplib 0.11.4 gives a hook the request but not its socket: it is found by its peer
+  // address, unique among the sockets this server accepted (it makes no connections of its
+  // own). The current thread holds that connection, so its descriptor can't close meanwhile.
+  int fd = -1;
+  for (const auto& [socket, peer] : connection_sockets()) {
+    if (peer == peer_of(req)) fd = socket;
+  }
   if (fd < 0) return false;
   const std::string answer = "HTTP/1.1 " + std::to_string(status) + " " + reason(status) +
                              "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +

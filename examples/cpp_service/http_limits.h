@@ -8,6 +8,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <httplib.h>
 
@@ -20,6 +22,13 @@ struct Refusal {
   int status;           ///< 400, 411, 431 or 501
   std::string message;  ///< for {"error": ...}
 };
+
+/// Every connected socket of this process with its peer, "ADDRESS:PORT" as httplib writes
+/// a request's remote_addr and remote_port: the accepted connections (tsrt_serve makes none).
+std::vector<std::pair<int, std::string>> connection_sockets();
+
+/// The request's peer in connection_sockets()'s form.
+std::string peer_of(const httplib::Request& req);
 
 /// POST /v2/models/.../infer: the one route that takes a body (and reads it with a limit).
 bool is_infer_route(const httplib::Request& req);

@@ -35,6 +35,7 @@
 #include <httplib.h>
 
 #include "batcher.h"
+#include "connection_watchdog.h"
 #include "http_limits.h"
 #include "metrics.h"
 #include "model_info.h"
@@ -389,7 +390,11 @@ int main(int argc, char** argv) {
                 });
                 metrics.observe_request(name, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
               });
-  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  // --read-timeout-s as a per-request deadline (connection_watchdog.h): httplib's own is per read.
+  tsrt_serve::ConnectionWatchdog watchdog(std::chrono::seconds(options.read_timeout_s));
+  server.set_logger([&watchdog](const httplib::Request& req, const httplib::Response&) { watchdog.request_answered(req); });
+  server.set_pre_routing_handler([&watchdog](const httplib::Request& req, httplib::Response& res) {
+    watchdog.request_began(req);
     // Range: our answers are computed, not files; a POST's answer cut into thousands of
     // multipart ranges was a 28 MB reply to a 10 KB page. Ignored, as RFC 9110 lets a server
     // do. The Request is httplib's own non-const object, handed to hooks as const.
