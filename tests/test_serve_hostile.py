@@ -275,21 +275,29 @@ def test_many_ranges_on_a_post_are_ignored(server, mlp_file):
     assert_still_serving(server, mlp_file)
 
 
-def test_trickling_clients_do_not_stop_service(serve_binary, mlp_file):
-    """As many clients as --threads, each sending a header line a second and connecting again
-    when cut off: a good client is still answered, each time within --read-timeout-s (2 s)
-    plus 1.5 s. Before the deadline, httplib's per-read timeout never fired and the
-    tricklers held every worker."""
+TRICKLED = {  # what the trickling clients send first, then a byte string a second
+    "headers": (b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n", b"X-Slow: y\r\n"),
+    "body": (b"POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", b" "),
+}
+
+
+@pytest.mark.parametrize("part", TRICKLED)
+def test_trickling_clients_do_not_stop_service(serve_binary, mlp_file, part):
+    """As many clients as --threads, each sending a header line (or a byte of its body) a
+    second and connecting again when cut off: a good client is still answered, each time
+    within --read-timeout-s (2 s) plus 1.5 s. Before the deadline, httplib's per-read
+    timeout never fired and the tricklers held every worker."""
     instance = Server(serve_binary, "--threads", "4", "--read-timeout-s", "2", f"mlp={mlp_file}")
     stop = time.monotonic() + 8
+    first, then = TRICKLED[part]
 
     def trickle() -> None:
         while time.monotonic() < stop:
             try:
                 with socket.create_connection((instance.host, instance.port), timeout=10) as sock:
-                    sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
+                    sock.sendall(first)
                     while time.monotonic() < stop:
-                        sock.sendall(b"X-Slow: y\r\n")
+                        sock.sendall(then)
                         time.sleep(1)
             except OSError:
                 pass  # cut off: come again, as an attacker would

@@ -3,14 +3,16 @@
 // read timeout is per read, so a client sending a header line every few seconds held a
 // worker thread (one a connection) forever, and --threads such clients stopped all service.
 //
-// A thread looks at every connection a few times a second. A connection that is not being
-// answered and has nothing unread in its receive queue is stalled: a worker waits on it
-// for bytes. Stalled time adds up from the connection's start, or from its last answer,
-// and a connection stalled for the deadline in all is shut down: its worker's read ends and
-// httplib closes it. Connections queued for a worker are not stalled (their request waits
-// unread in the kernel), so clients waiting their turn behind busy workers are never cut;
-// an idle keep-alive connection is stalled, and is cut after the deadline, as httplib's
-// keep-alive timeout would.
+// A thread looks at every connection ten times a second. A connection whose request is not
+// all in (headers, and the body where there is one) and which has nothing unread in its
+// receive queue is stalled: a worker waits on it for bytes. Stalled time adds up from the
+// connection's start, or from its last answer, and a connection stalled for the deadline in
+// all is shut down: its worker's read ends and httplib closes it. Connections queued for a
+// worker are not stalled (their request waits unread in the kernel), so clients waiting
+// their turn behind busy workers are never cut, nor is a request while it is answered; an
+// idle keep-alive connection is stalled, and is cut after the deadline, as httplib's
+// keep-alive timeout would. A request must therefore arrive within the deadline: a body
+// that takes longer to upload needs a larger --read-timeout-s.
 
 #include <atomic>
 #include <chrono>
@@ -31,7 +33,8 @@ class ConnectionWatchdog {
   ConnectionWatchdog(const ConnectionWatchdog&) = delete;
   ConnectionWatchdog& operator=(const ConnectionWatchdog&) = delete;
 
-  /// The request's headers are in (httplib's pre-routing hook): not stalled while it is answered.
+  /// The request is all in (its headers, and its body where it has one): not stalled while it
+  /// is answered.
   void request_began(const httplib::Request& req);
   /// Its answer was written (httplib's logger): the next request's time starts at zero.
   void request_answered(const httplib::Request& req);

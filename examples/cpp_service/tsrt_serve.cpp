@@ -306,6 +306,8 @@ int main(int argc, char** argv) {
 
   std::atomic<bool> draining{false};
 
+  // --read-timeout-s as a per-request deadline (connection_watchdog.h): httplib's own is per read.
+  tsrt_serve::ConnectionWatchdog watchdog(std::chrono::seconds(options.read_timeout_s));
   httplib::Server server;
   const int threads = options.threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -368,6 +370,7 @@ int main(int argc, char** argv) {
                   body.append(data, length);
                   return true;
                 });
+                watchdog.request_began(req);  // all in: from now on the model's time, not the client's
                 if (!complete) {  // the error handler writes the JSON
                   res.status = too_large ? 413 : res.status < 400 ? 400 : res.status;
                   if (too_large) {  // the rest of the body is unread: close, as above
@@ -390,11 +393,10 @@ int main(int argc, char** argv) {
                 });
                 metrics.observe_request(name, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
               });
-  // --read-timeout-s as a per-request deadline (connection_watchdog.h): httplib's own is per read.
-  tsrt_serve::ConnectionWatchdog watchdog(std::chrono::seconds(options.read_timeout_s));
   server.set_logger([&watchdog](const httplib::Request& req, const httplib::Response&) { watchdog.request_answered(req); });
   server.set_pre_routing_handler([&watchdog](const httplib::Request& req, httplib::Response& res) {
-    watchdog.request_began(req);
+    // The infer route's body is still to come: its wait counts until the handler has read it.
+    if (!tsrt_serve::is_infer_route(req)) watchdog.request_began(req);
     // Range: our answers are computed, not files; a POST's answer cut into thousands of
     // multipart ranges was a 28 MB reply to a 10 KB page. Ignored, as RFC 9110 lets a server
     // do. The Request is httplib's own non-const object, handed to hooks as const.
