@@ -149,6 +149,21 @@ def trickle(port: int, connections: int, seconds: float) -> tuple[int, float]:
     return answered, worst
 
 
+def idle_connections(port: int, count: int) -> tuple[bool, float]:
+    """`count` connections that send nothing, then one good request: (answered, its wait)."""
+    sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+    try:
+        started = time.monotonic()
+        try:
+            ok = good_request(port)
+        except OSError:
+            ok = False
+        return ok, time.monotonic() - started
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve", required=True)
@@ -192,6 +207,10 @@ def main() -> int:
                         "rss_delta_mib": round(rss / 1024, 1), "peak_rss_mib": round(peak / 1024, 1), "alive": alive,
                         "good_after": good, "first": first[:120].decode("latin-1")})
     if process.poll() is None:
+        ok, wait = idle_connections(port, 600)
+        results.append({"attack": "600 idle connections, then a good request", "answered": ok, "wait_s": round(wait, 1),
+                        "alive": process.poll() is None})
+        time.sleep(6)  # the idle ones are gone
         answered, worst = trickle(port, args.threads, 12)
         results.append({"attack": f"{args.threads} clients trickling a header line a second for 12 s, reconnecting",
                         "good_answers": answered, "longest_wait_s": round(worst, 1), "alive": process.poll() is None})
