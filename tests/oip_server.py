@@ -40,7 +40,11 @@ def httplib_missing() -> str:
 
 
 def build_serve() -> Path:
-    """tsrt_serve, built in build/examples/cpp_service (kept: later runs rebuild only what changed)."""
+    """tsrt_serve, built in build/examples/cpp_service (kept: later runs rebuild only what changed).
+    TSRT_SERVE=PATH runs the tests against that binary instead: a build of the code before a
+    fix, to see a new test fail there."""
+    if os.environ.get("TSRT_SERVE"):
+        return Path(os.environ["TSRT_SERVE"])
     return configure_and_build(SERVICE, ROOT / "build" / "examples" / "cpp_service") / "tsrt_serve"
 
 

@@ -301,7 +301,7 @@ def test_startup_errors(serve_binary, zoo_dir, tmp_path):
     bad_flag = start("--verbose", zoo_dir / "mlp.trace.pt")
     assert bad_flag.returncode == 2 and "unknown flag --verbose" in bad_flag.stderr
     bad_port = start("--port", "http", zoo_dir / "mlp.trace.pt")
-    assert bad_port.returncode == 2 and "--port expects a number >= 0, got 'http'" in bad_port.stderr
+    assert bad_port.returncode == 2 and "--port expects a number from 0 to 65535, got 'http'" in bad_port.stderr
     missing = start("--port", "0", f"m={tmp_path / 'missing.pt'}")
     assert missing.returncode == 2 and "can't load model 'm'" in missing.stderr and "missing.pt" in missing.stderr
     equals = start("--port=http", zoo_dir / "mlp.trace.pt")  # --flag=value is --flag value
@@ -506,7 +506,7 @@ def test_batching_refused_where_it_would_change_answers(serve_binary, zoo_dir):
     assert unknown.returncode == 2 and "--batch nope: no model of that name" in unknown.stderr
     for flag in ("--max-batch", "--batch-workers", "--intra-op-threads"):
         bad = start(flag, "many", zoo_dir / "mlp.trace.pt")
-        assert bad.returncode == 2 and f"{flag} expects a number >= 0, got 'many'" in bad.stderr
+        assert bad.returncode == 2 and f"{flag} expects a number from" in bad.stderr and "got 'many'" in bad.stderr
 
 
 # ---- load and faults -------------------------------------------------------------------

@@ -37,7 +37,7 @@ c10::ScalarType datatype_from_name(const std::string& name, const std::string& w
   }
   std::string names;
   for (const Datatype& known : kDatatypes) names += (names.empty() ? "" : ", ") + std::string(known.name);
-  throw bad(what + ": datatype '" + name + "' is not one tsrt_serve takes; expected one of " + names);
+  throw bad(what + ": datatype '" + excerpt_text(name) + "' is not one tsrt_serve takes; expected one of " + names);
 }
 
 // Rank is capped well above any model's so that a hostile nesting can't recurse deep.
@@ -51,11 +51,11 @@ std::vector<int64_t> parse_shape(const json& input, const std::string& what, int
   count = 1;
   for (const json& size : *found) {
     if (!size.is_number_integer() || size.get<int64_t>() < 0 || (size.is_number_unsigned() && size.get<uint64_t>() > uint64_t(INT64_MAX))) {
-      throw bad(what + ": \"shape\" must hold sizes >= 0, got " + found->dump());
+      throw bad(what + ": \"shape\" must hold sizes >= 0, got " + excerpt(*found));
     }
     shape.push_back(size.get<int64_t>());
     // Hostile shapes such as [2^40, 2^40] overflow int64: refuse before anything is allocated.
-    if (__builtin_mul_overflow(count, shape.back(), &count)) throw bad(what + ": shape " + found->dump() + " has too many elements");
+    if (__builtin_mul_overflow(count, shape.back(), &count)) throw bad(what + ": shape " + excerpt(*found) + " has too many elements");
   }
   return shape;
 }
@@ -95,7 +95,7 @@ at::Tensor tensor_from_json_data(const json& data, const std::vector<int64_t>& s
               std::to_string(items.size()));
   }
   auto wrong = [&](size_t i, const char* expected) {
-    return bad(what + ": data[" + std::to_string(i) + "] is " + items[i]->dump() + ", not " + expected + " (datatype " + datatype + ")");
+    return bad(what + ": data[" + std::to_string(i) + "] is " + excerpt(*items[i]) + ", not " + expected + " (datatype " + datatype + ")");
   };
   if (dtype == c10::ScalarType::Bool) {
     std::vector<uint8_t> values(items.size());
@@ -140,7 +140,7 @@ std::optional<T> parameter(const json* parameters, const char* key, const char* 
   const bool ok = std::is_same_v<T, bool>          ? found->is_boolean()
                   : std::is_same_v<T, std::string> ? found->is_string()
                                                    : found->is_number_integer() && found->get<int64_t>() >= 0;
-  if (!ok) throw bad(what + ": parameter \"" + key + "\" must be " + kind + ", got " + found->dump());
+  if (!ok) throw bad(what + ": parameter \"" + key + "\" must be " + kind + ", got " + excerpt(*found));
   return found->get<T>();
 }
 
@@ -162,6 +162,18 @@ json json_data(const at::Tensor& tensor) {
 
 }  // namespace
 
+std::string dump_json(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string excerpt_text(std::string_view text, size_t limit) {
+  if (text.size() <= limit) return std::string(text);
+  return std::string(text.substr(0, limit)) + "...";
+}
+
+std::string excerpt(const json& value, size_t limit) {
+  // Deep values are refused at parse time (kMaxJsonDepth), so this dump recurses at most that far.
+  return excerpt_text(dump_json(value), limit);
+}
+
 std::string datatype_name(c10::ScalarType dtype) {
   for (const Datatype& known : kDatatypes) {
     if (dtype == known.dtype) return known.name;
@@ -178,9 +190,17 @@ InferRequest parse_infer_request(std::string_view body, std::optional<size_t> he
   const std::string_view binary = body.substr(header.size());
   json root;
   try {
-    root = json::parse(header.begin(), header.end());
+    // The callback sees each object and array as it opens, at the depth it opens at,
+    // and refuses a hostile nesting before it is built.
+    root = json::parse(header.begin(), header.end(), [](int depth, json::parse_event_t event, json&) {
+      if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) && depth >= kMaxJsonDepth) {
+        throw bad("the request nests objects and lists deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      }
+      return true;
+    });
   } catch (const json::parse_error& error) {
-    throw bad(std::string("the request is not JSON: ") + error.what());
+    // Its text quotes what it last read: client bytes, possibly long or not UTF-8.
+    throw bad("the request is not JSON: " + excerpt_text(error.what(), 200));
   }
   if (!root.is_object()) throw bad("the request must be a JSON object {\"inputs\": [...]}");
 
@@ -204,7 +224,7 @@ InferRequest parse_infer_request(std::string_view body, std::optional<size_t> he
     if (!input.is_object()) throw bad(what + ": expected an object {\"name\", \"shape\", \"datatype\", \"data\"}");
     const auto name = input.find("name");
     if (name == input.end() || !name->is_string()) throw bad(what + ": \"name\" must be a string");
-    what = "input '" + name->get<std::string>() + "'";
+    what = "input '" + excerpt_text(name->get<std::string>()) + "'";
     if (request.inputs.count(name->get<std::string>())) throw bad(what + " is given twice");
     const auto datatype = input.find("datatype");
     if (datatype == input.end() || !datatype->is_string()) throw bad(what + ": \"datatype\" must be a string such as \"FP32\"");
@@ -281,7 +301,7 @@ EncodedResponse encode_infer_response(const std::string& model_name, const Infer
       if (!found) {
         std::string names;
         for (const tsrt::OutputLeaf& leaf : leaves) names += (names.empty() ? "" : ", ") + leaf.path;
-        throw bad("unknown output '" + wanted.name + "'; the model's outputs are: " + names);
+        throw bad("unknown output '" + excerpt_text(wanted.name) + "'; the model's outputs are: " + names);
       }
       chosen.emplace_back(found, wanted.binary);
     }
@@ -319,7 +339,7 @@ EncodedResponse encode_infer_response(const std::string& model_name, const Infer
   }
   json response = {{"model_name", model_name}, {"model_version", "1"}, {"outputs", std::move(outputs)}};
   if (!request.id.empty()) response["id"] = request.id;
-  EncodedResponse encoded{response.dump()};
+  EncodedResponse encoded{dump_json(response)};
   if (!binary.empty() || std::any_of(chosen.begin(), chosen.end(), [](const auto& c) { return c.second; })) {
     encoded.header_length = encoded.body.size();
     encoded.body += binary;

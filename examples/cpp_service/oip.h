@@ -28,6 +28,23 @@ struct ProtocolError : std::runtime_error {
   int status;
 };
 
+/// How deep a request's JSON may nest (objects and arrays): a tensor of rank 16 as nested
+/// "data" lists inside {"inputs": [{...}]} needs 19, so 32 leaves room. Deeper requests are
+/// refused while parsing, before they become a tree that recursive code (dump(), the
+/// destructor of older nlohmann versions) would walk: 100,000 nested arrays crashed it.
+constexpr int kMaxJsonDepth = 32;
+
+/// `value` as JSON text for a response. Strings from clients may hold invalid UTF-8 (a
+/// path's %FF, a header value) or be cut in the middle of a character; dump() throws on
+/// those, so they are written as U+FFFD instead.
+std::string dump_json(const nlohmann::json& value);
+
+/// `value` as JSON text for an error message, cut to at most `limit` bytes ("..." after).
+std::string excerpt(const nlohmann::json& value, size_t limit = 80);
+
+/// `text` cut to at most `limit` bytes ("..." after): client bytes quoted in a message.
+std::string excerpt_text(std::string_view text, size_t limit = 80);
+
 /// "FP32" for kFloat, "INT64", "BOOL", ...; throws ProtocolError(500) for a dtype
 /// the protocol has no name for.
 std::string datatype_name(c10::ScalarType dtype);

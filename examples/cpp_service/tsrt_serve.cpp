@@ -36,6 +36,8 @@
 #include <httplib.h>
 
 #include "batcher.h"
+#include "connection_watchdog.h"
+#include "http_limits.h"
 #include "metrics.h"
 #include "model_info.h"
 #include "oip.h"
@@ -89,36 +91,37 @@ Options parse_args(int argc, char** argv) {
       if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
       return argv[++i];
     };
-    auto number = [&](const std::string& text) {
-      size_t used = 0;
-      int parsed = -1;
-      try {
-        parsed = std::stoi(text, &used);
-      } catch (const std::exception&) {
+    // Digits only, within [low, high]: "--port 70000" used to print 70000 and bind 4464
+    // (the port is 16 bits), "--threads 0" was quietly 1.
+    auto number = [&](const std::string& text, long low, long high) {
+      const bool digits = !text.empty() && text.size() <= 9 && text.find_first_not_of("0123456789") == std::string::npos;
+      const long parsed = digits ? std::stol(text) : -1;
+      if (!digits || parsed < low || parsed > high) {
+        throw std::invalid_argument(arg + " expects a number from " + std::to_string(low) + " to " + std::to_string(high) +
+                                    ", got '" + text + "'");
       }
-      if (used != text.size() || parsed < 0) throw std::invalid_argument(arg + " expects a number >= 0, got '" + text + "'");
-      return parsed;
+      return static_cast<int>(parsed);
     };
     if (arg == "--host") {
       options.host = value();
     } else if (arg == "--port") {
-      options.port = number(value());
+      options.port = number(value(), 0, 65535);
     } else if (arg == "--threads") {
-      options.threads = std::max(1, number(value()));
+      options.threads = number(value(), 1, 4096);
     } else if (arg == "--max-body-mb") {
-      options.max_body_mb = std::max(1, number(value()));
+      options.max_body_mb = number(value(), 1, 1 << 20);
     } else if (arg == "--read-timeout-s") {
-      options.read_timeout_s = std::max(1, number(value()));
+      options.read_timeout_s = number(value(), 1, 3600);
     } else if (arg == "--batch") {
       options.batch.push_back(value());
     } else if (arg == "--max-batch") {
-      options.batching.max_batch = std::max(1, number(value()));
+      options.batching.max_batch = number(value(), 1, 1 << 16);
     } else if (arg == "--batch-workers") {
-      options.batching.workers = std::max(1, number(value()));
+      options.batching.workers = number(value(), 1, 256);
     } else if (arg == "--intra-op-threads") {
-      options.intra_op_threads = number(value());
+      options.intra_op_threads = number(value(), 0, 4096);
     } else if (arg == "--batch-delay-us") {
-      options.batching.max_delay = std::chrono::microseconds(number(value()));
+      options.batching.max_delay = std::chrono::microseconds(number(value(), 0, 10000000));
     } else if (arg == "--device") {
       options.device = value();
     } else if (arg == "-h" || arg == "--help") {
@@ -145,7 +148,7 @@ Options parse_args(int argc, char** argv) {
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(tsrt_serve::dump_json(body), "application/json");  // never throws on a client's bytes
 }
 
 void send_error(httplib::Response& res, int status, const std::string& message) {
@@ -168,9 +171,9 @@ class Service {
   // NAME, and the version when the path has one: every model here is version "1".
   const ServedModel& model(const std::string& name, const std::string& version = "") const {
     const auto found = models_.find(name);
-    if (found == models_.end()) throw ProtocolError(404, "no model named '" + name + "'; this server has: " + names());
+    if (found == models_.end()) throw ProtocolError(404, "no model named '" + tsrt_serve::excerpt_text(name) + "'; this server has: " + names());
     if (!version.empty() && version != "1") {
-      throw ProtocolError(404, "model '" + name + "' has no version '" + version + "'; it has version 1");
+      throw ProtocolError(404, "model '" + name + "' has no version '" + tsrt_serve::excerpt_text(version) + "'; it has version 1");
     }
     return found->second;
   }
@@ -193,7 +196,7 @@ class Service {
     const ServedModel& served = model(name, version);
     const tsrt_serve::InferRequest request = tsrt_serve::parse_infer_request(body, header_length);
     if (!served.model.has_method(request.method)) {
-      throw ProtocolError(400, "model '" + name + "' has no method '" + request.method + "'");
+      throw ProtocolError(400, "model '" + name + "' has no method '" + tsrt_serve::excerpt_text(request.method) + "'");
     }
     const bool batched = served.batcher && request.method == "forward";
     if (!batched) ticket.reset();  // not coming to the batcher
@@ -220,6 +223,8 @@ int guarded(httplib::Response& res, Handler&& handler) {
     send_error(res, http_status(error.code()), error.what());
   } catch (const std::exception& error) {
     send_error(res, 500, std::string("internal error: ") + error.what());
+  } catch (...) {
+    send_error(res, 500, "internal error");
   }
   return res.status;
 }
@@ -229,7 +234,7 @@ std::optional<size_t> header_length(const httplib::Request& req) {
   if (!req.has_header("Inference-Header-Content-Length")) return std::nullopt;
   const std::string text = req.get_header_value("Inference-Header-Content-Length");
   if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
-    throw ProtocolError(400, "Inference-Header-Content-Length must be a byte count, got '" + text + "'");
+    throw ProtocolError(400, "Inference-Header-Content-Length must be a byte count, got '" + tsrt_serve::excerpt_text(text) + "'");
   }
   return std::stoull(text);
 }
@@ -316,10 +321,12 @@ int main(int argc, char** argv) {
 
   std::atomic<bool> draining{false};
 
+  // --read-timeout-s as a per-request deadline (connection_watchdog.h): httplib's own is per read.
+  tsrt_serve::ConnectionWatchdog watchdog(std::chrono::seconds(options.read_timeout_s));
   httplib::Server server;
   const int threads = options.threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server.set_payload_max_length(static_cast<size_t>(options.max_body_mb) << 20);
+  server.set_payload_max_length(static_cast<size_t>(options.max_body_mb) << 20);  // Content-Length bodies
   server.set_read_timeout(options.read_timeout_s, 0);
   // httplib writes a response's headers and body in two sends; with Nagle's algorithm on,
   // the second waits for the client's delayed ACK: 40 ms on every small answer.
@@ -356,6 +363,7 @@ int main(int argc, char** argv) {
   });
   // The body goes through a content reader: httplib's plain handlers cap bodies sent as
   // application/x-www-form-urlencoded at 8 KiB, and binary bodies are no form.
+  const size_t max_body_bytes = static_cast<size_t>(options.max_body_mb) << 20;
   server.Post(std::string(kModelPath) + "/infer",
               [&](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read) {
                 const auto started = std::chrono::steady_clock::now();
@@ -365,12 +373,26 @@ int main(int argc, char** argv) {
                 std::optional<tsrt_serve::Batcher::Ticket> ticket;
                 if (tsrt_serve::Batcher* batcher = service.batcher(name)) ticket.emplace(*batcher);
                 std::string body;
-                const bool complete = read([&body](const char* data, size_t length) {
+                bool too_large = false;
+                const bool complete = read([&](const char* data, size_t length) {
+                  // httplib holds a Content-Length body to set_payload_max_length, but not the sum of
+                  // a chunked body's chunks nor a gzip/deflate body once inflated: both arrive here,
+                  // inflated, a piece at a time, and stop at the limit.
+                  if (length > max_body_bytes - body.size()) {
+                    too_large = true;
+                    return false;
+                  }
                   body.append(data, length);
                   return true;
                 });
-                if (!complete) {  // httplib set 413 when it was too large; the error handler writes the JSON
-                  if (res.status < 400) res.status = 400;
+                watchdog.request_began(req);  // all in: from now on the model's time, not the client's
+                if (!complete) {  // the error handler writes the JSON
+                  res.status = too_large ? 413 : res.status < 400 ? 400 : res.status;
+                  if (too_large) {  // the rest of the body is unread: close, as above
+                    send_error(res, 413, "POST " + tsrt_serve::excerpt_text(req.path) + ": the request body is over " +
+                                             std::to_string(options.max_body_mb) + " MiB");
+                    tsrt_serve::answer_and_close(req, res.status, res.body);
+                  }
                   metrics.observe_request(name, res.status, 0.0);
                   return;
                 }
@@ -386,17 +408,47 @@ int main(int argc, char** argv) {
                 });
                 metrics.observe_request(name, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
               });
+  server.set_logger([&watchdog](const httplib::Request& req, const httplib::Response&) { watchdog.request_answered(req); });
+  server.set_pre_routing_handler([&watchdog](const httplib::Request& req, httplib::Response& res) {
+    // The infer route's body is still to come: its wait counts until the handler has read it.
+    if (!tsrt_serve::is_infer_route(req)) watchdog.request_began(req);
+    // Range: our answers are computed, not files; a POST's answer cut into thousands of
+    // multipart ranges was a 28 MB reply to a 10 KB page. Ignored, as RFC 9110 lets a server
+    // do. The Request is httplib's own non-const object, handed to hooks as const.
+    const_cast<httplib::Request&>(req).ranges.clear();
+    const std::optional<tsrt_serve::Refusal> refusal = tsrt_serve::refuse_before_reading(req);
+    if (!refusal) return httplib::Server::HandlerResponse::Unhandled;
+    send_error(res, refusal->status, refusal->message);
+    // Its body, if any, is never read: the connection closes, or those bytes would be read as
+    // the next request (measured: a 400 for two Content-Lengths, then a 200 for the GET that
+    // was the body). httplib 0.11.4 keeps a connection open whatever the response says.
+    tsrt_serve::answer_and_close(req, res.status, res.body);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   // Unrouted paths and httplib's own refusals (413 payload too large, 400 bad HTTP) get JSON too.
   const size_t max_body_mb = options.max_body_mb;
   server.set_error_handler(httplib::Server::HandlerWithResponse([max_body_mb](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // ours, already JSON
-    const std::string what = res.status == 404   ? "no such route; see GET /v2 and GET /v2/models/NAME"
-                             : res.status == 413 ? "the request body is over " + std::to_string(max_body_mb) + " MiB"
-                             : res.status == 400 ? "could not read the request"
-                                                 : "HTTP status " + std::to_string(res.status);
-    send_error(res, res.status, req.method + " " + req.path + ": " + what);
+    // The path and method are the client's bytes (GET /v2/%FF decodes to an invalid UTF-8 byte,
+    // which aborted the process when this handler's dump() threw): quoted cut short, written with
+    // dump_json, and nothing may escape from here, where httplib catches nothing.
+    try {
+      const std::string what = res.status == 404   ? "no such route; see GET /v2 and GET /v2/models/NAME"
+                               : res.status == 413 ? "the request body is over " + std::to_string(max_body_mb) + " MiB"
+                               : res.status == 400 ? "could not read the request"
+                                                   : "HTTP status " + std::to_string(res.status);
+      send_error(res, res.status, tsrt_serve::excerpt_text(req.method, 16) + " " + tsrt_serve::excerpt_text(req.path) + ": " + what);
+    } catch (...) {
+      res.set_content("{\"error\": \"could not describe the error\"}", "application/json");
+    }
     return httplib::Server::HandlerResponse::Handled;
   }));
+  // A handler's exception that got past guarded(): httplib's default answer is a 500 with the
+  // exception's text in an EXCEPTION_WHAT header, client bytes and all. A fixed JSON body instead.
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    res.status = 500;
+    res.set_content("{\"error\": \"internal error\"}", "application/json");
+  });
 
   const int port = options.port == 0 ? server.bind_to_any_port(options.host)
                                      : (server.bind_to_port(options.host, options.port) ? options.port : -1);
