@@ -13,6 +13,7 @@
 #include "tsrt/benchmark.h"
 #include "tsrt/error.h"
 #include "tsrt/json.h"
+#include "tsrt/libraries.h"
 #include "tsrt/model.h"
 #include "tsrt/model_report.h"
 #include "tsrt/npy.h"
@@ -106,7 +107,8 @@ PYBIND11_MODULE(_C, m) {
       .def_readwrite("allowed_operators", &LoadOptions::allowed_operators)
       .def_readwrite("verify_checksums", &LoadOptions::verify_checksums)
       .def_readwrite("optimize", &LoadOptions::optimize)
-      .def_readwrite("max_input_bytes", &LoadOptions::max_input_bytes);
+      .def_readwrite("max_input_bytes", &LoadOptions::max_input_bytes)
+      .def_readwrite("libraries", &LoadOptions::libraries);
 
   py::class_<BenchmarkOptions>(m, "BenchmarkOptions")
       .def(py::init<>())
@@ -160,6 +162,10 @@ PYBIND11_MODULE(_C, m) {
         return Model::load(path, options);
       },
       py::arg("path"), py::arg("options") = LoadOptions());
+  m.def("load_library", &load_library, py::arg("path"),
+        "dlopen an operator library (RTLD_GLOBAL) so that models calling its operators load.");
+  m.def("torchvision_ops_library", &torchvision_ops_library,
+        "The path of libtsrt_torchvision_ops.so beside libtsrt, or '' when it is not installed.");
   m.def("set_num_threads", &set_intra_op_threads, py::arg("threads"),
         "LibTorch's intra-op threads for the whole process (at::set_num_threads).");
 

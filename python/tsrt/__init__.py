@@ -31,7 +31,7 @@ import torch  # noqa: E402, F401
 from tsrt import _C
 from tsrt._C import Error
 from tsrt.exporter import ExportError, ExportReport, export
-from tsrt.model import Model, load, set_num_threads
+from tsrt.model import Model, load, set_num_threads, torchvision_ops_library
 from tsrt.spec import TensorSpec, Tolerance
 from tsrt.version import __version__
 
@@ -41,4 +41,4 @@ from tsrt.version import __version__
 cmake_prefix_path: str = _os.path.dirname(_os.path.abspath(_C.__file__))
 
 __all__ = ["Error", "ExportError", "ExportReport", "Model", "TensorSpec", "Tolerance", "__version__",
-           "cmake_prefix_path", "export", "load", "set_num_threads"]
+           "cmake_prefix_path", "export", "load", "set_num_threads", "torchvision_ops_library"]
