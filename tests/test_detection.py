@@ -68,6 +68,15 @@ for dtype in (torch.float32, torch.float64):
             expected = torchvision_ops._nms_cpu(boxes, scores, threshold) if count else torch.zeros(0, dtype=torch.long)
             results.append(dict(op="nms", case=f"{dtype} n={count} t={threshold}", dtype=str(ours.dtype),
                                 equal=ours.tolist() == expected.tolist(), kept=len(ours)))
+    # Equal scores (a random-weight detector's softmax gives many): kept in input order, as
+    # torchvision's stable sort does; the reference sorts stably too.
+    boxes = random_boxes(200, dtype)
+    scores = (torch.rand(200, generator=generator, dtype=dtype) * 3).floor()
+    ours = torch.ops.torchvision.nms(boxes, scores, 0.4)
+    expected = torchvision_ops._nms_cpu(boxes, scores, 0.4)
+    results.append(dict(op="nms", case=f"{dtype} ties", dtype=str(ours.dtype), equal=ours.tolist() == expected.tolist(),
+                        kept=len(ours), stable=all(a < b for a, b, sa, sb in zip(ours[:-1].tolist(), ours[1:].tolist(),
+                        scores[ours[:-1]].tolist(), scores[ours[1:]].tolist()) if sa == sb)))
     for size in ((13, 17), (32, 24)):
         features = torch.randn(2, 3, *size, generator=generator, dtype=dtype)
         for spatial_scale in (1.0, 0.5):
@@ -114,7 +123,8 @@ def kernel_results() -> list[dict]:
 
 def test_nms_kernel_matches_reference(kernel_results):
     cases = [r for r in kernel_results if r["op"] == "nms"]
-    assert len(cases) == 40
+    assert len(cases) == 42
+    assert all(r["stable"] for r in cases if r["case"].endswith("ties"))
     assert all(r["dtype"] == "torch.int64" for r in cases)
     wrong = [r["case"] for r in cases if not r["equal"]]
     assert not wrong, wrong

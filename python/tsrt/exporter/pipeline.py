@@ -130,6 +130,9 @@ def _export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str
         dynamic = dynamic if dynamic is not None else {"images": (0, 2, 3), "image_sizes": (0,)}
         if mode == "auto":
             mode = report.mode = "script"  # a trace would freeze the detection count
+        if tolerance is None:
+            tolerance = Tolerance(**detection.TOLERANCE)
+            report.tolerance = {**tolerance.to_json(), "source": "detection models' default (boxes in pixels)"}
         report.findings.append(
             "a detection model (a list of images in, a list of per-image dicts out): exported as "
             "forward(images [N, 3, H, W] zero-padded, image_sizes int64 [N, 2]) -> boxes [K, 4], scores [K], "
@@ -149,7 +152,7 @@ def _export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str
     with stage("tolerance", "measuring the model's float32 noise (eager float32 vs float64)"):
         if tolerance is None:
             tolerance, report.tolerance = fit_tolerance(module, inputs.call, [inputs.values])
-        else:
+        elif not report.tolerance:
             report.tolerance = {**tolerance.to_json(), "source": "given"}
     if format == "aoti":
         return aoti.export_aoti(module, inputs, path, report, eager_output=eager_output,

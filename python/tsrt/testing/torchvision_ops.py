@@ -69,8 +69,10 @@ def _defined(name: str) -> bool:
 
 
 def _nms_cpu(dets: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Greedy non-maximum suppression, as torchvision's CPU kernel: indices kept, by score."""
-    order = scores.argsort(descending=True)
+    """Greedy non-maximum suppression, as torchvision's CPU kernel: indices kept, by score.
+    The sort is stable, as there: equal scores (common with random weights) keep their
+    order, so that eager and tsrt's C++ kernel keep the same boxes."""
+    order = scores.sort(stable=True, descending=True)[1]
     boxes = dets[order]
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     suppressed = torch.zeros(len(order), dtype=torch.bool)
