@@ -575,7 +575,8 @@ def _cpp_load_fields() -> dict[str, Any]:
     fields = {name: getattr(options, name) for name in dir(options) if not name.startswith("_") and name != "optimize"}
     optimize = options.optimize
     fields.update({name: getattr(optimize, name) for name in dir(optimize) if not name.startswith("_")})
-    return fields
+    # A list field's Python default is the empty tuple (an immutable default).
+    return {name: tuple(value) if isinstance(value, list) else value for name, value in fields.items()}
 
 
 def test_load_keywords_are_the_cpp_fields_with_their_defaults():

@@ -13,6 +13,7 @@
 #include "tsrt/benchmark.h"
 #include "tsrt/error.h"
 #include "tsrt/json.h"
+#include "tsrt/libraries.h"
 #include "tsrt/model.h"
 #include "tsrt/model_report.h"
 #include "tsrt/model_summary.h"
@@ -108,7 +109,8 @@ PYBIND11_MODULE(_C, m) {
       .def_readwrite("verify_checksums", &LoadOptions::verify_checksums)
       .def_readwrite("describe_only", &LoadOptions::describe_only)
       .def_readwrite("optimize", &LoadOptions::optimize)
-      .def_readwrite("max_input_bytes", &LoadOptions::max_input_bytes);
+      .def_readwrite("max_input_bytes", &LoadOptions::max_input_bytes)
+      .def_readwrite("libraries", &LoadOptions::libraries);
 
   py::class_<BenchmarkOptions>(m, "BenchmarkOptions")
       .def(py::init<>())
@@ -175,6 +177,10 @@ PYBIND11_MODULE(_C, m) {
       py::arg("path"), "What a TorchScript file's code calls, read from its archive without loading it.");
   m.def("outside_reaching_operators", &outside_reaching_operators,
         "Every aten:: and prim:: operator of the registry that reaches outside tensors (tsrt inspect --audit).");
+  m.def("load_library", &load_library, py::arg("path"),
+        "dlopen an operator library (RTLD_GLOBAL) so that models calling its operators load.");
+  m.def("torchvision_ops_library", &torchvision_ops_library,
+        "The path of libtsrt_torchvision_ops.so beside libtsrt, or '' when it is not installed.");
   m.def("set_num_threads", &set_intra_op_threads, py::arg("threads"),
         "LibTorch's intra-op threads for the whole process (at::set_num_threads).");
 

@@ -23,6 +23,7 @@
 #include "thread_probe.h"
 #include "torchscript_backend.h"
 #include "tsrt/device.h"
+#include "tsrt/libraries.h"
 
 namespace tsrt {
 namespace detail {
@@ -180,6 +181,8 @@ Model Model::load(const std::string& path, const LoadOptions& requested) {
   loaded->check_inputs = options.check_inputs;
   loaded->inference_mode = options.optimize.inference_mode;
 
+  // Before the file: torch::jit::load resolves every operator the code calls as it reads it.
+  for (const std::string& library : options.libraries) load_library(library);
   const detail::ModelFile file = detail::identify_model_file(path);  // throws kIO / kInvalidModel
   const bool package = file.format == detail::ModelFormat::kAOTInductor;
   // Refused before loading: loading a package dlopens its library, which runs its code.

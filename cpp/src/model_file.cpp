@@ -10,6 +10,7 @@
 #include "archive_check.h"
 #include "regular_file.h"
 #include "tsrt/error.h"
+#include "tsrt/libraries.h"
 
 namespace tsrt::detail {
 namespace {
@@ -111,10 +112,30 @@ ModelFile identify_model_file(const std::string& path) {
 
 std::string explain_load_failure(const std::string& path, const std::string& torch_message) {
   std::string message = "cannot load model file '" + path + "': " + torch_message;
-  if (contains(torch_message, "Unknown builtin op") || contains(torch_message, "Unknown type name")) {
+  const std::string unknown_op = "Unknown builtin op: ";
+  const size_t at = torch_message.find(unknown_op);
+  if (at != std::string::npos) {
+    // "Unknown builtin op: torchvision::nms." -> torchvision::nms
+    const size_t begin = at + unknown_op.size();
+    size_t end = torch_message.find_first_of(". \n", begin);
+    while (end != std::string::npos && torch_message[end] == '.' && end + 1 < torch_message.size() &&
+           torch_message[end + 1] != ' ' && torch_message[end + 1] != '\n') {
+      end = torch_message.find_first_of(". \n", end + 1);  // an overload name: ns::op.overload
+    }
+    const std::string op = torch_message.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    message += "\nThe model calls " + op + ", which no library loaded in this program defines. Load the library " +
+               "that registers it before the model: LoadOptions::libraries, infer --load-library PATH, or " +
+               "tsrt.load(path, libraries=[PATH]).";
+    if (op.rfind("torchvision::", 0) == 0) {
+      const std::string library = torchvision_ops_library();
+      message += library.empty() ? " tsrt's torchvision operators (libtsrt_torchvision_ops.so) are not installed "
+                                   "beside libtsrt; reinstall tsrt."
+                                 : " For torchvision's operators tsrt ships one: --load-library " + library;
+    }
+  } else if (contains(torch_message, "Unknown type name")) {
     message +=
-        "\nThe model uses an operator from a library that is not loaded (e.g. torchvision::nms). Link that "
-        "library's C++ extension into the program, or load its .so before loading the model.";
+        "\nThe model uses a type from a library that is not loaded. Load that library's .so before the model "
+        "(LoadOptions::libraries, infer --load-library PATH).";
   } else if (contains(torch_message, "version") && contains(torch_message, "maximum supported")) {
     message += "\nThe file was written by a newer torch than this libtorch. Re-export it with the torch that tsrt "
                "was built against, or rebuild tsrt against a newer torch.";

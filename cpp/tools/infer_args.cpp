@@ -51,6 +51,9 @@ struct LoadFlag {
   bool* (*switch_of)(LoadOptions&);  ///< a switch's field
   void (*set)(LoadOptions&, const std::string& flag, const std::string& value);  ///< a valued field
   std::string (*show)(const LoadOptions&);  ///< a valued field's default for the usage text; nullptr: none
+  /// The flag when it is not the field's name with dashes: a list field's flag names one item
+  /// and may be repeated (libraries: --load-library PATH, as torch.ops.load_library).
+  const char* flag = nullptr;
 };
 
 constexpr const char* kLoading = "loading (a switch --NAME is turned off with --no-NAME)";
@@ -66,6 +69,10 @@ const LoadFlag kLoadFlags[] = {
      "refuse the model if it uses an operator not listed in FILE\n(one a line, or ns::* for a namespace)", nullptr,
      [](LoadOptions& o, const std::string&, const std::string& v) { o.allowed_operators = read_operator_list(v); },
      nullptr},
+    {kLoading, "libraries", "PATH",
+     "load the operator library PATH (.so) before the model;\nrepeatable (torchvision's: tsrt torchvision-ops-library)",
+     nullptr, [](LoadOptions& o, const std::string&, const std::string& v) { o.libraries.push_back(v); }, nullptr,
+     "--load-library"},
     {kLoading, "verify_checksums", nullptr, "check the CRC-32 of every weight",
      [](LoadOptions& o) { return &o.verify_checksums; }, nullptr, nullptr},
     {kLoading, "max_input_bytes", "N",
@@ -101,6 +108,7 @@ const LoadFlag kLoadFlags[] = {
 };
 
 std::string flag_name(const LoadFlag& flag) {
+  if (flag.flag) return flag.flag;
   std::string name = std::string("--") + flag.field;
   std::replace(name.begin(), name.end(), '_', '-');
   return name;

@@ -45,7 +45,7 @@ if not _os.environ.keys() & set(_OPENMP_WAIT_VARIABLES):
 if _TYPE_CHECKING:  # type checkers and IDEs see the lazy names
     from tsrt._C import Error  # noqa: F401
     from tsrt.exporter import ExportError, ExportReport, export  # noqa: F401
-    from tsrt.model import Model, load, set_num_threads  # noqa: F401
+    from tsrt.model import Model, load, set_num_threads, torchvision_ops_library  # noqa: F401
     from tsrt.spec import TensorSpec, Tolerance  # noqa: F401
 
 # Public name -> the submodule that defines it, imported on first access.
@@ -57,6 +57,7 @@ _LAZY = {
     "Model": "tsrt.model",
     "load": "tsrt.model",
     "set_num_threads": "tsrt.model",
+    "torchvision_ops_library": "tsrt.model",
     "TensorSpec": "tsrt.spec",
     "Tolerance": "tsrt.spec",
 }
@@ -98,4 +99,4 @@ def __dir__() -> list:
 
 
 __all__ = ["Error", "ExportError", "ExportReport", "Model", "TensorSpec", "Tolerance", "__version__",
-           "cmake_prefix_path", "export", "load", "set_num_threads"]
+           "cmake_prefix_path", "export", "load", "set_num_threads", "torchvision_ops_library"]

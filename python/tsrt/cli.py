@@ -135,6 +135,13 @@ def _triton_repo(args: argparse.Namespace) -> int:
     return _write_triton_repo(args.model, args.repository, args.name, args.max_batch_size)
 
 
+def _torchvision_ops_library(args: argparse.Namespace) -> int:
+    import tsrt
+
+    print(tsrt.torchvision_ops_library())
+    return 0
+
+
 def _cmake_prefix(args: argparse.Namespace) -> int:
     import tsrt
 
@@ -268,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     triton.set_defaults(run=_triton_repo)
     prefix = commands.add_parser("cmake-prefix", help="print the directory to put in CMAKE_PREFIX_PATH for find_package(tsrt)")
     prefix.set_defaults(run=_cmake_prefix)
+    tv_ops = commands.add_parser("torchvision-ops-library",
+                                 help="print the path of tsrt's torchvision operator library, for "
+                                      "infer --load-library (torchvision detection models)")
+    tv_ops.set_defaults(run=_torchvision_ops_library)
     doctor = commands.add_parser("doctor", help="diagnose why a model will not export to TorchScript",
                                  epilog="example: tsrt doctor mypkg.models:make_model --example x=1x3x224x224",
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

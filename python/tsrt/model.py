@@ -132,7 +132,8 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
          onednn_fusion: bool = True, onednn_fusion_shapes: int = 8, graph_executor_optimize: bool = False,
          adaptive_threads: bool = True,
          precision: str = "fp32",
-         warmup_runs: int = 0, max_input_bytes: int = 0, describe_only: bool = False) -> Model:
+         warmup_runs: int = 0, max_input_bytes: int = 0, describe_only: bool = False,
+         libraries: Sequence[str] = ()) -> Model:
     """Loads a model file with libtsrt: a TorchScript file (.pt) or an AOTInductor
     package (.pt2); the format is read from its contents.
 
@@ -161,6 +162,9 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
     describe_only: read the file to describe it without running any of its code: a
         .pt2's library is not loaded (calls raise), a .pt whose __setstate__ would
         run at load is refused when its code reaches outside tensors; no optimisation.
+    libraries: operator libraries (.so paths) loaded before the model, for files that
+        call custom operators; `tsrt.torchvision_ops_library()` for torchvision's
+        detection models (torchvision::nms, roi_align). A missing file raises tsrt.Error.
 
     Raises tsrt.Error when the file is missing, damaged, not a loadable model, or
     uses an operator outside `allowed_operators`.
@@ -182,9 +186,22 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
     optimize.precision = precision
     optimize.warmup_runs = warmup_runs
     options.max_input_bytes = max_input_bytes
+    options.libraries = [os.fspath(library) for library in libraries]
     # os.fsencode: the path's bytes as the OS gave them (a name that is not UTF-8
     # arrives as surrogate escapes, which a C++ std::string cannot take as str).
     return Model(_C.load(os.fsencode(path), options))
+
+
+def torchvision_ops_library() -> str:
+    """The path of libtsrt_torchvision_ops.so, installed beside libtsrt: C++ CPU kernels of
+    torchvision::nms and torchvision::roi_align under torchvision's schemas. Pass it as
+    `tsrt.load(path, libraries=[...])`, `infer --load-library`, or LoadOptions::libraries in
+    C++ (tsrt::torchvision_ops_library()) to run a scripted torchvision detector without
+    torchvision. Raises FileNotFoundError when it is not installed."""
+    path = _C.torchvision_ops_library()
+    if not path:
+        raise FileNotFoundError("libtsrt_torchvision_ops.so is not installed beside libtsrt; reinstall tsrt")
+    return path
 
 
 def set_num_threads(threads: int) -> None:

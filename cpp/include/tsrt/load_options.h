@@ -45,6 +45,10 @@ struct LoadOptions {
   /// from --shape or the metadata, .npy files): see tsrt/input_limit.h. 0: no fixed
   /// limit; inputs larger than the memory available are refused either way.
   uint64_t max_input_bytes = 0;
+  /// Operator libraries (.so paths) loaded before the model, in order: those that
+  /// define the custom operators its code calls, e.g. tsrt::torchvision_ops_library()
+  /// for torchvision's detection models. See tsrt/libraries.h; a missing file throws.
+  std::vector<std::string> libraries;
 };
 
 }  // namespace tsrt

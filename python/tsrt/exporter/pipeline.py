@@ -26,7 +26,7 @@ import torch
 from tsrt.contract import METADATA_FILE, encode_metadata
 from tsrt import capture
 from tsrt.capture import first_line
-from tsrt.exporter import aoti, check, dynamic_dims, output_file, outputs, torchscript
+from tsrt.exporter import aoti, check, detection, dynamic_dims, output_file, outputs, torchscript
 from tsrt.exporter.golden import DEFAULT_GOLDEN_PAIRS, record_golden
 from tsrt.exporter.inputs import ExampleInputs, UsageError, normalize_inputs
 from tsrt.exporter.metadata import build_metadata
@@ -123,6 +123,23 @@ def _export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str
             verify: bool, report: ExportReport, stage: Stages,
             inductor_configs: Mapping[str, Any] | None = None) -> ExportReport:
     module = module.eval()
+    if input_specs is None and detection.is_detector(module, example_inputs):
+        module, example_inputs = detection.wrap(module, example_inputs, report.findings)
+        output_names = output_names or detection.OUTPUT_NAMES
+        # Images of any count and size: the wrapper slices each image out of the padded batch.
+        dynamic = dynamic if dynamic is not None else {"images": (0, 2, 3), "image_sizes": (0,)}
+        if mode == "auto":
+            mode = report.mode = "script"  # a trace would freeze the detection count
+        if tolerance is None:
+            tolerance = Tolerance(**detection.TOLERANCE)
+            report.tolerance = {**tolerance.to_json(), "source": "detection models' default (boxes in pixels)"}
+        report.findings.append(
+            "a detection model (a list of images in, a list of per-image dicts out): exported as "
+            "forward(images [N, 3, H, W] zero-padded, image_sizes int64 [N, 2]) -> boxes [K, 4], scores [K], "
+            "labels [K], num_detections [N] (every image's detections in order; "
+            "tsrt.exporter.detection.batch_images / split_detections convert). It calls torchvision::nms: "
+            "run it with infer --load-library $(tsrt torchvision-ops-library), or "
+            "tsrt.load(path, libraries=[tsrt.torchvision_ops_library()])")
     inputs = normalize_inputs(module, example_inputs, input_specs, dynamic)
     probe_dims = input_specs is None and dynamic is None
     with torch.no_grad():
@@ -135,7 +152,7 @@ def _export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str
     with stage("tolerance", "measuring the model's float32 noise (eager float32 vs float64)"):
         if tolerance is None:
             tolerance, report.tolerance = fit_tolerance(module, inputs.call, [inputs.values])
-        else:
+        elif not report.tolerance:
             report.tolerance = {**tolerance.to_json(), "source": "given"}
     if format == "aoti":
         return aoti.export_aoti(module, inputs, path, report, eager_output=eager_output,

@@ -7,7 +7,9 @@ exist`) because nothing defined the operators it registers fake kernels for.
 (enough for classification, segmentation and optical flow), and gives nms and
 roi_align CPU kernels written with torch ops, so that detection models run in
 eager PyTorch too. A TorchScript file that calls them still needs the operators
-where it runs: libtsrt does not carry torchvision's kernels.
+where it runs: tsrt ships C++ kernels of nms and roi_align in a library of their own,
+loaded with tsrt.load(path, libraries=[tsrt.torchvision_ops_library()]) or
+`infer --load-library` (cpp/torchvision_ops/).
 
     from tsrt.testing import torchvision_ops
     torchvision = torchvision_ops.install()
@@ -67,8 +69,10 @@ def _defined(name: str) -> bool:
 
 
 def _nms_cpu(dets: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Greedy non-maximum suppression, as torchvision's CPU kernel: indices kept, by score."""
-    order = scores.argsort(descending=True)
+    """Greedy non-maximum suppression, as torchvision's CPU kernel: indices kept, by score.
+    The sort is stable, as there: equal scores (common with random weights) keep their
+    order, so that eager and tsrt's C++ kernel keep the same boxes."""
+    order = scores.sort(stable=True, descending=True)[1]
     boxes = dets[order]
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     suppressed = torch.zeros(len(order), dtype=torch.bool)
@@ -101,10 +105,12 @@ def install() -> Any:
 
     if "torchvision" in sys.modules:
         return sys.modules["torchvision"]
-    names = [schema.split("(", 1)[0] for schema in SCHEMAS]
-    if not any(_defined(name) for name in names):
-        library = torch.library.Library("torchvision", "DEF")
-        for schema in SCHEMAS:
+    # Each schema only if missing: tsrt's C++ library (tsrt.torchvision_ops_library()), loaded
+    # first, defines those a scripted model calls; the import needs the rest too.
+    missing = [schema for schema in SCHEMAS if not _defined(schema.split("(", 1)[0])]
+    if missing:
+        library = torch.library.Library("torchvision", "FRAGMENT")
+        for schema in missing:
             library.define(schema)
         _libraries.append(library)
     torchvision = importlib.import_module("torchvision")
@@ -113,10 +119,13 @@ def install() -> Any:
         from torchvision.ops.roi_align import _roi_align
 
         cpu = torch.library.Library("torchvision", "IMPL", "CPU")
-        cpu.impl("nms", _nms_cpu)
-        # torchvision's own pure-torch roi_align (what it uses under torch.compile).
-        # __wrapped__: the function under its lazy torch.compile decorator.
-        cpu.impl("roi_align", getattr(_roi_align, "__wrapped__", _roi_align))
+        # Not over C++ kernels already loaded (tsrt's libtsrt_torchvision_ops.so): those serve.
+        if not torch._C._dispatch_has_kernel_for_dispatch_key("torchvision::nms", "CPU"):
+            cpu.impl("nms", _nms_cpu)
+        if not torch._C._dispatch_has_kernel_for_dispatch_key("torchvision::roi_align", "CPU"):
+            # torchvision's own pure-torch roi_align (what it uses under torch.compile).
+            # __wrapped__: the function under its lazy torch.compile decorator.
+            cpu.impl("roi_align", getattr(_roi_align, "__wrapped__", _roi_align))
         _libraries.append(cpu)
         # torchvision.ops asks this before calling its operators; they have CPU kernels now.
         # roi_align imported the function by name: without this it would torch.compile.
