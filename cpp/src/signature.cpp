@@ -18,6 +18,7 @@ std::string MethodSignature::to_string() const {
     text += input.name + ": " + input.type;
     if (input.spec) text += " " + input.spec->to_string();
     if (input.has_default) text += " = " + input.default_value;
+    if (input.fixed) text += " (fixed at export)";
   }
   text += ")";
   if (!return_type.empty()) text += " -> " + return_type;

@@ -8,7 +8,7 @@ strict=False. tsrt wraps the model instead, so users write no wrapper.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -135,21 +135,28 @@ class FlatOutputs(torch.nn.Module):
     metadata's specs to them by name. (With *inputs the trace made up names from
     its graph, e.g. 'input' for Llama's input_ids, and calls by name failed.)"""
 
-    def __init__(self, module: torch.nn.Module, input_names: Sequence[str], by_keyword: bool) -> None:
+    def __init__(self, module: torch.nn.Module, input_names: Sequence[str], by_keyword: bool,
+                 bound: Mapping[int, Any] | None = None) -> None:
         super().__init__()
         self.module = module
         self.input_names = list(input_names)
         self.by_keyword = by_keyword
+        # Arguments a trace cannot take (scalars, None): passed with their example value.
+        self.bound = dict(bound or {})
         if not all(name.isidentifier() for name in self.input_names):
             raise ValueError(f"input names must be Python identifiers: {self.input_names}")
-        parameters = ", ".join(self.input_names)
+        parameters = ", ".join(name for i, name in enumerate(self.input_names) if i not in self.bound)
         namespace: dict[str, Any] = {}
-        exec(f"def forward(self, {parameters}):\n    return self.call(({parameters},))\n", namespace)
+        exec(f"def forward(self, {parameters}):\n    return self.call(({parameters}{',' if parameters else ''}))\n",
+             namespace)
         # An instance attribute: each wrapper has its own inputs, and tracing reads
         # the names from the bound method's signature.
         self.forward = namespace["forward"].__get__(self)
 
     def call(self, inputs: tuple) -> Any:  # traced only, never scripted
+        if self.bound:
+            given = iter(inputs)
+            inputs = tuple(self.bound[i] if i in self.bound else next(given) for i in range(len(self.input_names)))
         if self.by_keyword:
             output = self.module(**dict(zip(self.input_names, inputs)))
         else:
