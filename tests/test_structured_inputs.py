@@ -181,6 +181,8 @@ def test_infer_takes_a_leaf_by_path_and_refuses_wrong_ones(dict_file, tmp_path):
     assert result.returncode != 0 and "input 'batch.ids' expects dtype int64, got float32" in result.stderr
     result = infer(path, "--input", f"batch.nope={good}")
     assert result.returncode != 0 and "no such tensor leaf" in result.stderr and "batch.ids" in result.stderr
+    result = infer(path, "--input", f"batch={good}")  # a tensor where the model takes a dict
+    assert result.returncode != 0 and "input 'batch' expects a Dict[str, Tensor]" in result.stderr
 
 
 # --- 2. Tuple[Tensor, Tensor] --------------------------------------------------------------
@@ -255,6 +257,21 @@ def test_a_traced_float_is_fixed_at_its_example_value(tmp_path):
     assert result.returncode != 0 and "was fixed to 0.5 at export" in result.stderr
 
 
+class MiddleScale(torch.nn.Module):
+    def forward(self, x: torch.Tensor, scale: float, y: torch.Tensor) -> torch.Tensor:
+        return x * scale + y
+
+
+def test_a_fixed_argument_between_tensors_keeps_eagers_order(tmp_path):
+    export(MiddleScale(), (torch.randn(2, 3), 2.0, torch.randn(2, 3)), tmp_path / "m.pt")
+    loaded = tsrt.load(tmp_path / "m.pt")
+    make = lambda n: (torch.randn(n, 3), 2.0, torch.randn(n, 3))  # noqa: E731
+    assert_parity(loaded, MiddleScale(), make)
+    assert_parity(lambda x, s, y: loaded(x=x, y=y), MiddleScale(), make, trials=1)
+    with pytest.raises(tsrt.Error, match="input 'scale' was fixed to 2.0 at export"):
+        loaded(torch.randn(2, 3), 3.0, torch.randn(2, 3))
+
+
 def test_a_scripted_float_is_an_argument(tmp_path):
     torch.manual_seed(5)
     model = Temperature().eval()
@@ -312,6 +329,42 @@ def test_gpt2_with_use_cache_false(tmp_path):
     with pytest.raises(tsrt.Error, match="input 'use_cache' was fixed to False at export"):
         loaded(input_ids=ids, use_cache=True)
     assert_verifies(tmp_path / "gpt2.pt")
+
+
+def test_bert_with_return_dict_false(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(num_hidden_layers=1, num_attention_heads=2, hidden_size=16,
+                                     intermediate_size=32, vocab_size=60, max_position_embeddings=32)
+    torch.manual_seed(9)
+    model = transformers.BertModel(config).eval()
+    ids = torch.randint(0, 60, (2, 6))
+    report = export(model, {"input_ids": ids, "return_dict": False}, tmp_path / "bert.pt")
+    assert any("return_dict=False bound" in line for line in report.findings), report.findings
+    loaded = tsrt.load(tmp_path / "bert.pt")
+    assert_parity(lambda x: loaded(input_ids=x), lambda x: model(input_ids=x, return_dict=False),
+                  lambda n: (torch.randint(0, 60, (n, 6)),))
+    assert_verifies(tmp_path / "bert.pt")
+
+
+# --- format_version 1 ------------------------------------------------------------------------
+
+def test_a_version_1_model_file_still_loads_and_verifies(tmp_path):
+    # The same file with its contract written as version 1 wrote it: flat tensor specs.
+    torch.manual_seed(10)
+    export(torch.nn.Linear(3, 2).eval(), (torch.randn(2, 3),), tmp_path / "v2.pt")
+    names = tsrt.load(tmp_path / "v2.pt").metadata["golden"]
+    extra = {"tsrt.json": ""} | {f: "" for pair in names for f in pair["inputs"] + [o["file"] for o in pair["outputs"]]}
+    module = torch.jit.load(str(tmp_path / "v2.pt"), _extra_files=extra)
+    document = json.loads(extra["tsrt.json"])
+    document["format_version"] = 1
+    assert all("kind" not in spec for spec in document["methods"]["forward"]["inputs"])
+    extra["tsrt.json"] = json.dumps(document)
+    torch.jit.save(module, str(tmp_path / "v1.pt"), _extra_files=extra)
+    loaded = tsrt.load(tmp_path / "v1.pt")
+    assert loaded.metadata["format_version"] == 1
+    assert_verifies(tmp_path / "v1.pt")
+    with pytest.raises(tsrt.Error, match="input 'input' expects dtype float32, got int64"):
+        loaded(torch.zeros(2, 3, dtype=torch.int64))
 
 
 # --- what the contract cannot hold --------------------------------------------------------------

@@ -99,7 +99,9 @@ std::string InputNode::value_string() const {
   if (value.isDouble()) {
     std::ostringstream text;
     text << value.toDouble();
-    return text.str();
+    // As Python prints a float: 2.0, not 2.
+    const std::string printed = text.str();
+    return printed.find_first_of(".eEn") == std::string::npos ? printed + ".0" : printed;
   }
   return "?";
 }
