@@ -52,14 +52,28 @@ def _cache_layers(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
     return None
 
 
+def _encoder_decoder_parts(cache: Any) -> tuple[Any, Any] | None:
+    """(self-attention cache, cross-attention cache) of an EncoderDecoderCache (T5, BART,
+    Whisper with their default config), or None when `cache` is not one."""
+    parts = getattr(cache, "self_attention_cache", None), getattr(cache, "cross_attention_cache", None)
+    if all(part is not None and _cache_layers(part) is not None for part in parts):
+        return parts
+    return None
+
+
 def is_cache(value: Any) -> bool:
-    return not isinstance(value, (torch.Tensor, dict, list, tuple)) and _cache_layers(value) is not None
+    return not isinstance(value, (torch.Tensor, dict, list, tuple)) and (
+        _cache_layers(value) is not None or _encoder_decoder_parts(value) is not None)
 
 
 def to_plain(output: Any) -> Any:
     """`output` with every key/value cache object replaced by a tuple of
-    {"key": tensor, "value": tensor} per layer, and ModelOutputs by plain dicts:
-    structures a model file can return and libtsrt can rebuild."""
+    {"key": tensor, "value": tensor} per layer (an EncoderDecoderCache by a dict of two
+    such tuples, 'self_attention' and 'cross_attention'), and ModelOutputs by plain
+    dicts: structures a model file can return and libtsrt can rebuild."""
+    parts = _encoder_decoder_parts(output) if not isinstance(output, (torch.Tensor, dict, list, tuple)) else None
+    if parts is not None:
+        return {"self_attention": to_plain(parts[0]), "cross_attention": to_plain(parts[1])}
     if is_cache(output):
         return tuple({"key": key, "value": value} for key, value in _cache_layers(output) or [])
     if isinstance(output, dict):
@@ -110,6 +124,19 @@ def has_scalar_leaves(output: Any) -> bool:
     if isinstance(output, (tuple, list)):
         return any(has_scalar_leaves(v) for v in output)
     return True
+
+
+def nests_model_outputs(output: Any, top: bool = True) -> bool:
+    """True when a dict subclass (a Hugging Face ModelOutput) sits inside another
+    structure: the tracer takes one at the top (strict=False) but cannot type a nested
+    one (CLIPModel's text_model_output and vision_model_output), so it is flattened."""
+    if isinstance(output, dict):
+        if not top and type(output) is not dict:
+            return True
+        return any(nests_model_outputs(v, False) for v in output.values())
+    if isinstance(output, (tuple, list)):
+        return any(nests_model_outputs(v, False) for v in output)
+    return False
 
 
 def needs_flattening(output: Any) -> bool:

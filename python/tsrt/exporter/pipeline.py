@@ -131,7 +131,8 @@ def _export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str
     eager_output = outputs.to_plain(raw_output)
     if outputs.holds_cache(raw_output):
         report.findings.append("the model returns a key/value cache object: its tensors are outputs too, named "
-                               "[i]['key'] and [i]['value'] per layer (pass use_cache=False to leave them out)")
+                               "[i]['key'] and [i]['value'] per layer (an EncoderDecoderCache's under ['self_attention'] "
+                               "and ['cross_attention']; pass use_cache=False to leave them out)")
     with stage("tolerance", "measuring the model's float32 noise (eager float32 vs float64)"):
         if tolerance is None:
             tolerance, report.tolerance = fit_tolerance(module, inputs.call, [inputs.values])
@@ -154,7 +155,8 @@ def _export_torchscript(module: torch.nn.Module, inputs: ExampleInputs, path: st
                         tolerance: Tolerance, method_specs: Mapping[str, Sequence[TensorSpec]] | None,
                         freeze: bool, golden_count: int, verify: bool, probe_dims: bool, stage: Stages) -> ExportReport:
     scalar_outputs = outputs.has_scalar_leaves(eager_output)
-    flatten = not scalar_outputs and (outputs.needs_flattening(eager_output) or outputs.holds_cache(raw_output))
+    flatten = not scalar_outputs and (outputs.needs_flattening(eager_output) or outputs.holds_cache(raw_output)
+                                      or outputs.nests_model_outputs(raw_output))
     bound = inputs.trees.bound() if inputs.trees is not None else {}
     wrap = not scalar_outputs and (inputs.by_keyword or flatten or bool(bound))
     traceable = outputs.FlatOutputs(module, inputs.names, inputs.by_keyword, bound).eval() if wrap else module
