@@ -111,23 +111,47 @@ def test_threads_share_one_package(aoti_packages):
     assert len(results) == 120 and not wrong, f"{len(wrong)} threaded outputs differ from the serial run"
 
 
-def test_unloading_removes_the_extracted_package(aoti_packages):
+def test_no_extracted_package_is_left_while_a_model_lives(aoti_packages):
     """tsrt extracts each package into a private folder of its own (LibTorch's loader
-    extracts nothing: it is handed that folder, see test_untrusted.py); a Model's last
-    copy removes it."""
-    import gc
+    extracts nothing: it is handed that folder, see test_untrusted.py) and removes it
+    once the package is loaded: a process killed while serving leaves nothing behind."""
     import glob
     import tempfile
 
     pattern = str(Path(tempfile.gettempdir()) / "tsrt-pt2-*")
-    before = set(glob.glob(pattern))
     loaded = [tsrt.load(aoti_packages["extra_method"]) for _ in range(3)]
-    ours = set(glob.glob(pattern)) - before
-    assert len(ours) >= 3  # one per model; other processes may extract packages meanwhile
-    assert all(sorted(Path(folder, "data", "aotinductor").iterdir()) for folder in ours)
-    del loaded
-    gc.collect()
-    assert ours & set(glob.glob(pattern)) == set(), "extracted packages left behind"
+    ours = [folder for folder in glob.glob(pattern) if Path(folder).stat().st_uid == os.getuid()
+            and any(Path(folder).rglob("*.so"))]
+    assert ours == [], f"extracted packages left behind: {ours}"
+    x = torch.rand(3, 20)
+    outputs = [model(x) for model in loaded]
+    torch.testing.assert_close(outputs[0], outputs[2])
+
+
+def _process_rss_mib() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+def test_reloading_a_package_maps_its_library_once(aoti_packages):
+    """A package's libraries cannot be unloaded (glibc ignores dlclose on libraries with
+    STB_GNU_UNIQUE symbols): a service that reloads a model must not map them anew each time."""
+    path = aoti_packages["extra_method"]
+    x = torch.rand(2, 20)
+    expected = tsrt.load(path, adaptive_threads=False)(x)
+
+    def mappings() -> int:
+        return sum("tsrt-pt2-" in line for line in open("/proc/self/maps"))
+
+    before, rss_before = mappings(), _process_rss_mib()
+    for _ in range(1000):
+        model = tsrt.load(path, adaptive_threads=False)
+        torch.testing.assert_close(model(x), expected, rtol=0, atol=0)
+        del model
+    assert mappings() == before, f"{mappings() - before} more mappings of extracted libraries after 1,000 cycles"
+    assert _process_rss_mib() - rss_before < 32, f"RSS grew {_process_rss_mib() - rss_before:.1f} MiB"
 
 
 # ---- what the package carries ------------------------------------------------------------

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import warnings
+from typing import Tuple
 
 import pytest
 import torch
@@ -154,3 +155,232 @@ def test_fifo_allow_list_is_refused_at_once(zoo_dir, tmp_path):
 def test_character_device_is_refused():
     with raises_tsrt("io", "/dev/zero", "a character device, not a regular file"):
         tsrt.load("/dev/zero")
+
+
+# ---- code that runs inside torch::jit::load -------------------------------------
+
+
+class WritesAtLoad(torch.nn.Module):
+    """torch::jit::load calls __setstate__ to restore the object: its file write runs
+    before any check on the loaded graphs could refuse the model."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target
+        self.written = torch.zeros(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x)
+
+    @torch.jit.export
+    def __getstate__(self) -> Tuple[str, bool]:
+        return (self.target, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: Tuple[str, bool]) -> None:
+        self.target = state[0]
+        self.training = state[1]
+        # Kept in an attribute: a write whose tensor is dead, the JIT drops.
+        self.written = torch.from_file(self.target, shared=True, size=8, dtype=torch.uint8).fill_(67).float()
+
+
+@pytest.fixture()
+def writes_at_load(tmp_path):
+    target = tmp_path / "written_at_load"
+    path = tmp_path / "setstate.pt"
+    torch.jit.save(torch.jit.script(WritesAtLoad(str(target))), str(path))
+    target.unlink(missing_ok=True)  # scripting and saving do not run __setstate__; be sure
+    return path, target
+
+
+def test_setstate_runs_at_load_without_a_gate(writes_at_load):
+    # What the gate is for: a plain load writes the file.
+    path, target = writes_at_load
+    tsrt.load(path)
+    assert target.read_bytes() == b"C" * 8
+
+
+def test_allow_list_refuses_setstate_before_it_runs(writes_at_load, tmp_path):
+    path, target = writes_at_load
+    allowed = ["aten::relu", "prim::*"]
+    with raises_tsrt("invalid_model", "outside the allow-list: ", "aten::fill_", "aten::from_file", "before loading"):
+        tsrt.load(path, allowed_operators=allowed)
+    assert not target.exists()
+
+    allow = tmp_path / "allow.txt"
+    allow.write_text("\n".join(allowed) + "\n")
+    result = _finishes([str(INFER), str(path), "--allowed-operators", str(allow), "--shape", "x=2"])
+    assert result.returncode == 1 and "aten::from_file" in result.stderr, result.stderr
+    assert not target.exists()
+
+
+def test_audit_reads_setstate_code_without_loading(writes_at_load):
+    path, target = writes_at_load
+    result = _finishes([sys.executable, "-m", "tsrt.cli", "inspect", "--audit", "--json", str(path)])
+    assert result.returncode == 0, result.stderr
+    assert "aten::from_file" in json.loads(result.stdout)
+    assert "__setstate__" in result.stderr and "not loaded" in result.stderr
+    assert not target.exists()
+    # Describing it (inspect, infer --info) refuses rather than runs it.
+    result = _finishes([sys.executable, "-m", "tsrt.cli", "inspect", str(path)])
+    assert result.returncode == 1 and "__setstate__" in result.stderr, result.stderr
+    result = _finishes([str(INFER), str(path), "--info"])
+    assert result.returncode != 0 and "does not run a file's code to describe it" in result.stderr, result.stderr
+    assert not target.exists()
+
+
+def test_code_audit_sees_calls_in_any_spelling(tmp_path):
+    # The scan reads the archive's code as text: whitespace and line breaks between the
+    # parts of a call, ops.ns.name calls and method calls are calls all the same; text
+    # inside strings and comments is not.
+    from tsrt import _C
+
+    source = tmp_path / "m.pt"
+    torch.jit.save(torch.jit.script(CallsFunction()), str(source))
+    import zipfile
+
+    with zipfile.ZipFile(source) as archive:
+        records = {info.filename: archive.read(info) for info in archive.infolist()}
+    code_name = next(name for name, data in records.items() if name.endswith(".py") and b"from_file" in data)
+    text = records[code_name].decode()
+    assert "torch.from_file(" in text
+    text = text.replace("torch.from_file(", "torch .\\\n  from_file (")
+    text += '\n# torch.save(x) in a comment\ndef _unused(x: Tensor) -> str:\n  return "torch.load(x)"\n'
+    records[code_name] = text.encode()
+    edited = tmp_path / "edited.pt"
+    with zipfile.ZipFile(edited, "w") as archive:
+        for name, data in records.items():
+            archive.writestr(name, data)
+    audit = _C.audit_code(str(edited))
+    assert "aten::from_file" in audit["audit"] and "aten::fill_" in audit["operators"]
+    assert "aten::save" not in audit["operators"] and "aten::load" not in audit["operators"]
+    assert audit["runs_at_load"] == []
+
+
+# ---- infer --json: stdout is one JSON document, whatever the model prints ---------
+
+
+class Prints(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        print("model says hello", x.shape)
+        return x * 2
+
+
+def test_model_print_does_not_break_json(tmp_path):
+    path = tmp_path / "prints.pt"
+    torch.jit.save(torch.jit.script(Prints()), str(path))
+    result = _finishes([str(INFER), str(path), "--json", "--shape", "x=3"])
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # nothing but the report on stdout
+    assert "model says hello" in result.stderr and "model says hello" not in result.stdout
+    assert report
+
+
+@pytest.mark.parametrize("case", ["missing file", "bad flag"])
+def test_errors_under_json_are_json(tmp_path, case):
+    args = [str(tmp_path / "absent.pt")] if case == "missing file" else [str(tmp_path / "absent.pt"), "--no-such-flag"]
+    result = _finishes([str(INFER), *args, "--json"])
+    assert result.returncode == 2, result
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] in ("io", "invalid_argument") and error["message"] in result.stderr
+
+
+# ---- describing a compiled package runs none of it --------------------------------
+
+
+def test_describing_a_package_runs_none_of_its_code(aoti_packages, tmp_path):
+    import shutil
+    import zipfile
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler to build the hostile library with")
+    marker = tmp_path / "constructor_ran"
+    source = tmp_path / "constructor.c"
+    source.write_text('#include <stdio.h>\n__attribute__((constructor)) static void ran(void) {\n'
+                      f'  FILE* f = fopen("{marker}", "w"); if (f) {{ fputs("ran", f); fclose(f); }}\n}}\n')
+    library = tmp_path / "constructor.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    hostile = tmp_path / "hostile.pt2"
+    with zipfile.ZipFile(aoti_packages["extra_method"]) as package, zipfile.ZipFile(hostile, "w") as out:
+        for info in package.infolist():
+            data = package.read(info)
+            if "/data/aotinductor/model/" in info.filename and info.filename.endswith(".so"):
+                data = library.read_bytes()  # forward's library, replaced
+            out.writestr(info, data)
+
+    result = _finishes([str(INFER), str(hostile), "--info"])
+    assert result.returncode == 0, result.stderr
+    assert "forward" in result.stdout and "AOTInductor" in result.stdout
+    result = _finishes([sys.executable, "-m", "tsrt.cli", "inspect", "--json", str(hostile)])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["compiled"] is True
+    assert not marker.exists(), "describing the package ran its library's constructor"
+    described = tsrt.load(hostile, describe_only=True)
+    with raises_tsrt("unsupported", "described only"):
+        described(torch.rand(2, 20))
+    assert not marker.exists()
+
+    # Loading it to run it does run the constructor: what describing must not do.
+    with pytest.raises(tsrt.Error):
+        tsrt.load(hostile)
+    assert marker.read_text() == "ran"
+
+
+def test_security_docs_list_the_registrys_outside_reaching_operators():
+    """docs/security.md lists what --audit flags, from the operator registry: the list must
+    be the registry's, and the registry's must hold the operators known to reach out."""
+    import re
+
+    from tsrt import _C
+
+    registry = _C.outside_reaching_operators()
+    for known in ("aten::from_file", "aten::save", "prim::Print", "prim::RaiseException", "aten::warn",
+                  "aten::manual_seed"):
+        assert known in registry, known
+    assert "aten::relu" not in registry and "aten::linear" not in registry
+    text = (ROOT / "docs" / "security.md").read_text()
+    block = re.search(r"<!-- outside-reaching operators: begin.*?-->(.*?)<!-- outside-reaching operators: end",
+                      text, re.S)
+    assert block, "docs/security.md lost its operator list"
+    documented = re.findall(r"^- `([^`]+)`$", block.group(1), re.M)
+    assert documented == registry, "update docs/security.md's list to:\n" + "\n".join(f"- `{op}`" for op in registry)
+
+
+class Saves(torch.nn.Module):
+    def forward(self, x: torch.Tensor, path: str) -> torch.Tensor:
+        torch.save(x, path)  # aten::save: writes a file, found from its schema's `filename`
+        return x
+
+
+def test_audit_flags_a_file_write_no_list_named(tmp_path):
+    path = tmp_path / "saves.pt"
+    torch.jit.save(torch.jit.script(Saves()), str(path))
+    result = _finishes([sys.executable, "-m", "tsrt.cli", "inspect", "--audit", "--json", str(path)])
+    assert result.returncode == 0, result.stderr
+    assert "aten::save" in json.loads(result.stdout)
+    with raises_tsrt("invalid_model", "outside the allow-list", "aten::save"):
+        tsrt.load(path, allowed_operators=["prim::*"])
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM", "SIGKILL"])
+def test_no_extracted_package_is_left_after_a_signal(aoti_packages, tmp_path, signal_name):
+    import signal
+    import time
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    process = subprocess.Popen([str(INFER), str(aoti_packages["extra_method"]), "--bench", "--duration", "30"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        # Loaded and serving: the benchmark prints nothing before it ends, so wait for the
+        # load to finish by the folder coming and going (or a few seconds at most).
+        time.sleep(4)
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        process.send_signal(getattr(signal, signal_name))
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert list(tmp_path.iterdir()) == [], "an extraction folder was left behind"

@@ -116,11 +116,9 @@ def test_symlink_in_a_torchscript_file_is_refused(script_file, tmp_path):
 def test_package_is_extracted_into_a_private_folder_that_is_removed(package, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     model = tsrt.load(package)
-    folders = list(tmp_path.iterdir())
-    # One folder, tsrt's own, mode 0700; LibTorch's loader made none of its own.
-    assert [f.name[:9] for f in folders] == ["tsrt-pt2-"], folders
-    assert stat.S_IMODE(folders[0].stat().st_mode) == 0o700
-    assert sorted(p.name for p in (folders[0] / "data" / "aotinductor").iterdir()) == ["embed", "model"]
+    # tsrt's folder (tsrt-pt2-XXXXXX, mode 0700) is gone once the package is loaded, and
+    # LibTorch's loader made none of its own: nothing is left while the model serves.
+    assert list(tmp_path.iterdir()) == []
     assert model.verify() and all(check["passed"] for check in model.verify())
     del model
     gc.collect()

@@ -15,6 +15,7 @@
 #include "tsrt/json.h"
 #include "tsrt/model.h"
 #include "tsrt/model_report.h"
+#include "tsrt/model_summary.h"
 #include "tsrt/npy.h"
 #include "tsrt/verify.h"
 
@@ -105,6 +106,7 @@ PYBIND11_MODULE(_C, m) {
       .def_readwrite("check_inputs", &LoadOptions::check_inputs)
       .def_readwrite("allowed_operators", &LoadOptions::allowed_operators)
       .def_readwrite("verify_checksums", &LoadOptions::verify_checksums)
+      .def_readwrite("describe_only", &LoadOptions::describe_only)
       .def_readwrite("optimize", &LoadOptions::optimize)
       .def_readwrite("max_input_bytes", &LoadOptions::max_input_bytes);
 
@@ -160,6 +162,19 @@ PYBIND11_MODULE(_C, m) {
         return Model::load(path, options);
       },
       py::arg("path"), py::arg("options") = LoadOptions());
+  m.def(
+      "audit_code",
+      [](const std::string& path) {
+        const CodeAudit audit = audit_code(path);
+        py::dict result;
+        result["operators"] = audit.operators;
+        result["audit"] = audit.audit_operators;
+        result["runs_at_load"] = audit.runs_at_load;
+        return result;
+      },
+      py::arg("path"), "What a TorchScript file's code calls, read from its archive without loading it.");
+  m.def("outside_reaching_operators", &outside_reaching_operators,
+        "Every aten:: and prim:: operator of the registry that reaches outside tensors (tsrt inspect --audit).");
   m.def("set_num_threads", &set_intra_op_threads, py::arg("threads"),
         "LibTorch's intra-op threads for the whole process (at::set_num_threads).");
 

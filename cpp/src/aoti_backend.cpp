@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -179,8 +180,7 @@ class CompiledMethod {
 
 class AotiBackend final : public Backend {
  public:
-  AotiBackend(std::shared_ptr<PrivateDirectory> directory, std::map<std::string, std::unique_ptr<CompiledMethod>> methods)
-      : directory_(std::move(directory)), methods_(std::move(methods)) {}
+  explicit AotiBackend(std::map<std::string, std::unique_ptr<CompiledMethod>> methods) : methods_(std::move(methods)) {}
 
   std::string format() const override { return "aoti"; }
 
@@ -220,9 +220,6 @@ class AotiBackend final : public Backend {
   }
 
  private:
-  // Declared first, destroyed last: the loaders (and the libraries they dlopened
-  // from it) go before the folder they were extracted into.
-  std::shared_ptr<PrivateDirectory> directory_;
   std::map<std::string, std::unique_ptr<CompiledMethod>> methods_;
 };
 
@@ -234,6 +231,38 @@ std::vector<std::string> input_names(const std::optional<ModelMetadata>& metadat
     for (const TensorSpec& spec : described->inputs) names.push_back(spec.name);
   }
   return names;
+}
+
+// What identifies a package's contents: the name, size and CRC-32 of every record.
+std::string content_key(const ModelFile& file) {
+  std::string key;
+  for (const ArchiveEntry& entry : file.entries) {
+    key += entry.name + '\0' + std::to_string(entry.inflated_size) + ':' + std::to_string(entry.crc32) + '\n';
+  }
+  return key;
+}
+
+// A package's compiled libraries are never unloaded: they define STB_GNU_UNIQUE
+// symbols (C++'s inline statics), for which glibc ignores dlclose. Loaded again from
+// a new path, the same library is mapped again: 12 more mappings and ~0.6 MiB per
+// load/destroy cycle of a two-method package, measured. dlopen returns a library
+// already loaded under the same path name without opening the file, so contents
+// loaded before are extracted to the folder name they had then, and a service that
+// reloads a model maps its library once.
+std::unique_ptr<PrivateDirectory> extraction_folder(const std::string& key) {
+  static std::mutex mutex;
+  static std::map<std::string, std::string> folder_of;  // content key -> folder name first used
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = folder_of.find(key);
+  if (found != folder_of.end()) {
+    // nullptr when the name is in use: a concurrent load of the same contents, or
+    // something else created it. A fresh folder then (one more mapping).
+    if (auto again = PrivateDirectory::create_at(found->second)) return again;
+    return std::make_unique<PrivateDirectory>();
+  }
+  auto fresh = std::make_unique<PrivateDirectory>();
+  folder_of.emplace(key, fresh->path());
+  return fresh;
 }
 
 }  // namespace
@@ -252,7 +281,9 @@ std::unique_ptr<Backend> load_aoti(const std::string& path, c10::Device device, 
   // the archive's top folder dropped) into a private folder and hands the loader
   // that folder: each file is CRC-checked as it is written, so a flipped byte in
   // the library is refused before it is dlopened.
-  auto directory = std::make_shared<PrivateDirectory>();
+  // Keyed by where folders go too: a process that changes $TMPDIR gets folders there.
+  std::unique_ptr<PrivateDirectory> directory =
+      extraction_folder(PrivateDirectory::root() + '\0' + content_key(file));
   std::map<std::string, std::string> libraries, device_metadata;  // by model
   for (const ArchiveEntry& entry : file.entries) {
     const std::string normalized = normalize_entry_name(entry.name);
@@ -300,7 +331,10 @@ std::unique_ptr<Backend> load_aoti(const std::string& path, c10::Device device, 
     methods.emplace(method, std::make_unique<CompiledMethod>(std::move(loader), input_names(metadata, method)));
   }
   if (methods.empty()) throw std::invalid_argument("the package holds no compiled model");
-  return std::make_unique<AotiBackend>(std::move(directory), std::move(methods));
+  // The loaders hold what they need (the mapped libraries, the weights in memory):
+  // the folder goes now, so that a process killed while serving leaves nothing behind.
+  directory.reset();
+  return std::make_unique<AotiBackend>(std::move(methods));
 }
 
 }  // namespace tsrt::detail

@@ -22,4 +22,11 @@ namespace tsrt::detail {
 std::unique_ptr<Backend> load_aoti(const std::string& path, c10::Device device, const ModelFile& file,
                                    std::map<std::string, std::string>& extra_files);
 
+/// The package described from its archive alone (LoadOptions::describe_only): method
+/// names, the tsrt metadata's inputs, the forward model's wrapper metadata. Its
+/// library is never loaded (dlopen runs a library's constructors); run() throws
+/// Error(kUnsupported).
+std::unique_ptr<Backend> describe_aoti(const std::string& path, const ModelFile& file,
+                                       std::map<std::string, std::string>& extra_files);
+
 }  // namespace tsrt::detail

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "aoti_backend.h"
+#include "archive_code.h"
 #include "backend.h"
 #include "input_check.h"
 #include "intra_op_threads.h"
@@ -188,11 +189,56 @@ void choose_threads(detail::LoadedModel& loaded, const Model& model, bool warmed
   loaded.optimizations.push_back(choice.report);
 }
 
+// What describe_only leaves of the options: the file as written, nothing run on it.
+LoadOptions describing(const LoadOptions& options) {
+  LoadOptions described = options;
+  described.optimize.freeze = false;
+  described.optimize.optimize_for_inference = false;
+  described.optimize.onednn_fusion = false;
+  described.optimize.graph_executor_optimize = false;
+  described.optimize.adaptive_threads = false;
+  described.optimize.warmup_runs = 0;
+  return described;
+}
+
+// torch::jit::load runs a class's __setstate__ while it restores the object, before
+// any check on the loaded graphs: the archive's code is read first, as text.
+void check_code_before_load(const std::string& path, const detail::ModelFile& file, const LoadOptions& options) {
+  const detail::ArchiveCode code = detail::scan_archive_code(path, file.entries);
+  if (options.allowed_operators) {
+    std::string refused, where;
+    for (const auto& [op, record] : code.operators) {
+      if (operator_allowed(op, *options.allowed_operators)) continue;
+      refused += (refused.empty() ? "" : ", ") + op;
+      if (where.empty()) where = record;
+    }
+    if (!refused.empty()) {
+      throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' uses operators outside the allow-list: " +
+                                                refused + " (read from its code, " + where + ", before loading: none "
+                                                "of it ran). Review them (tsrt inspect --audit) before allowing them.");
+    }
+  }
+  if (options.describe_only && !code.runs_at_load.empty()) {
+    std::string outside;
+    for (const auto& [op, record] : code.operators) {
+      if (reaches_outside_tensors(op)) outside += (outside.empty() ? "" : ", ") + op;
+    }
+    if (!outside.empty()) {
+      throw Error(ErrorCode::kUnsupported,
+                  "model file '" + path + "' defines __setstate__ (" + code.runs_at_load.front() +
+                      "), which torch::jit::load runs, and its code calls " + outside +
+                      ": tsrt does not run a file's code to describe it (tsrt inspect --audit lists its code's "
+                      "operators without loading it)");
+    }
+  }
+}
+
 }  // namespace
 
 Model::Model(std::shared_ptr<const detail::LoadedModel> loaded) : loaded_(std::move(loaded)) {}
 
-Model Model::load(const std::string& path, const LoadOptions& options) {
+Model Model::load(const std::string& path, const LoadOptions& requested) {
+  const LoadOptions options = requested.describe_only ? describing(requested) : requested;
   const auto start = std::chrono::steady_clock::now();
   auto loaded = std::make_shared<detail::LoadedModel>();
   loaded->path = path;
@@ -209,6 +255,7 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
                                          "are machine code and cannot be checked against an allow-list. Review the "
                                          "model's source, or use a TorchScript export with the allow-list.");
   }
+  if (!package && (options.allowed_operators || options.describe_only)) check_code_before_load(path, file, options);
   // The storages' checksums are verified on a second thread while LibTorch loads:
   // on BERT-base (438 MB) that leaves ~20 ms of the CRC work showing. A damaged
   // storage still fails the load below, before the model is returned.
@@ -219,8 +266,13 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
     if (!package && options.verify_checksums) detail::check_checksums(path, file.unchecked_storages);
   });
   try {
-    loaded->backend = package ? detail::load_aoti(path, loaded->device, file, loaded->extra_files)
-                              : detail::load_torchscript(path, loaded->device, loaded->extra_files);
+    if (package && options.describe_only) {
+      loaded->backend = detail::describe_aoti(path, file, loaded->extra_files);
+    } else if (package) {
+      loaded->backend = detail::load_aoti(path, loaded->device, file, loaded->extra_files);
+    } else {
+      loaded->backend = detail::load_torchscript(path, loaded->device, loaded->extra_files);
+    }
   } catch (const Error&) {
     throw;  // already says what is wrong (a damaged package, another device)
   } catch (const c10::Error& e) {

@@ -1,25 +1,88 @@
 #include "tsrt/model_summary.h"
 
-#include <array>
+#include <torch/csrc/jit/runtime/operator.h>
+
+#include <set>
 #include <fstream>
 
 #include <unistd.h>
 
+#include "archive_code.h"
+#include "model_file.h"
 #include "regular_file.h"
 #include "tsrt/error.h"
 
 namespace tsrt {
 
-bool reaches_outside_tensors(const std::string& op) {
-  // Reads files, talks to the outside, or changes process-wide state.
-  static const std::array<const char*, 8> kOutside = {
-      "aten::from_file", "prim::Print",       "prim::RaiseException", "aten::warn",
-      "aten::manual_seed", "aten::set_num_threads", "aten::set_grad_enabled", "prim::PythonOp",
-  };
-  for (const char* name : kOutside) {
-    if (op == name) return true;
+namespace {
+
+// A string argument that names a file: aten::from_file(filename), aten::save(filename).
+// Read off each schema in the registry, so an operator added to LibTorch that takes a
+// path is caught without a list here knowing its name.
+bool takes_a_path(const c10::FunctionSchema& schema) {
+  for (const c10::Argument& argument : schema.arguments()) {
+    const c10::TypePtr type = argument.type();
+    const bool text = type->kind() == c10::TypeKind::StringType ||
+                      (type->kind() == c10::TypeKind::OptionalType &&
+                       type->castRaw<c10::OptionalType>()->getElementType()->kind() == c10::TypeKind::StringType);
+    const std::string& name = argument.name();
+    if (text && (name.find("file") != std::string::npos || name.find("path") != std::string::npos ||
+                 name == "f" || name.find("dir") != std::string::npos)) {
+      return true;
+    }
   }
-  return op.rfind("aten::", 0) != 0 && op.rfind("prim::", 0) != 0;
+  return false;
+}
+
+// What no schema shows: printing, raising, warnings, process-wide state, the network.
+bool reaches_outside_by_name(const std::string& op) {
+  static const std::set<std::string> kNamed = {
+      "prim::Print",     "prim::RaiseException", "aten::warn",          "prim::PythonOp",
+      "aten::manual_seed", "aten::seed",         "aten::set_grad_enabled", "aten::set_num_threads",
+      "aten::set_num_interop_threads",
+  };
+  return kNamed.count(op) != 0 || op.rfind("prim::rpc_", 0) == 0;
+}
+
+bool in_core_namespaces(const std::string& op) { return op.rfind("aten::", 0) == 0 || op.rfind("prim::", 0) == 0; }
+
+}  // namespace
+
+bool reaches_outside_tensors(const std::string& op) {
+  // Every custom operator: what its library does is machine code tsrt cannot see.
+  if (!in_core_namespaces(op)) return true;
+  if (reaches_outside_by_name(op)) return true;
+  for (const auto& registered : torch::jit::getAllOperatorsFor(c10::Symbol::fromQualString(op))) {
+    if (takes_a_path(registered->schema())) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> outside_reaching_operators() {
+  std::set<std::string> found;
+  for (const auto& registered : torch::jit::getAllOperators()) {
+    const std::string name = registered->schema().name();
+    if (!in_core_namespaces(name)) continue;
+    if (reaches_outside_by_name(name) || takes_a_path(registered->schema())) found.insert(name);
+  }
+  for (const std::string& op : {"prim::Print", "prim::RaiseException", "prim::PythonOp"}) found.insert(op);
+  return {found.begin(), found.end()};
+}
+
+CodeAudit audit_code(const std::string& path) {
+  const detail::ModelFile file = detail::identify_model_file(path);
+  if (file.format == detail::ModelFormat::kAOTInductor) {
+    throw Error(ErrorCode::kUnsupported, "model file '" + path + "' is a compiled AOTInductor package: its operators "
+                                         "are machine code, with no source to audit");
+  }
+  const detail::ArchiveCode code = detail::scan_archive_code(path, file.entries);
+  CodeAudit audit;
+  for (const auto& [op, record] : code.operators) {
+    audit.operators.push_back(op);
+    if (reaches_outside_tensors(op)) audit.audit_operators.push_back(op);
+  }
+  audit.runs_at_load = code.runs_at_load;
+  return audit;
 }
 
 bool operator_allowed(const std::string& op, const std::vector<std::string>& allow_list) {

@@ -14,25 +14,32 @@
 namespace tsrt::detail {
 namespace {
 
-std::string temporary_root() {
-  const char* tmpdir = std::getenv("TMPDIR");
-  if (tmpdir != nullptr && tmpdir[0] == '/') return tmpdir;
-  return "/tmp";
-}
-
 [[noreturn]] void io_error(const std::string& what) {
   throw Error(ErrorCode::kIO, what + ": " + std::strerror(errno));
 }
 
 }  // namespace
 
+std::string PrivateDirectory::root() {
+  const char* tmpdir = std::getenv("TMPDIR");
+  if (tmpdir != nullptr && tmpdir[0] == '/') return tmpdir;
+  return "/tmp";
+}
+
 PrivateDirectory::PrivateDirectory() {
-  std::string pattern = temporary_root() + "/tsrt-pt2-XXXXXX";
+  std::string pattern = root() + "/tsrt-pt2-XXXXXX";
   // mkdtemp creates the folder with mode 0700 and a name no other process holds.
   if (mkdtemp(pattern.data()) == nullptr) {
     io_error("cannot create a private folder to extract the package into (" + pattern + ")");
   }
   path_ = pattern;
+}
+
+std::unique_ptr<PrivateDirectory> PrivateDirectory::create_at(const std::string& path) {
+  // mkdir fails with EEXIST on anything already there, a link included: the folder
+  // is ours only if this call made it.
+  if (mkdir(path.c_str(), 0700) != 0) return nullptr;
+  return std::unique_ptr<PrivateDirectory>(new PrivateDirectory(path));
 }
 
 PrivateDirectory::~PrivateDirectory() {

@@ -1,10 +1,12 @@
 // infer: run a model file from the shell. Parses flags, calls libtsrt, prints.
 
 #include <ATen/ATen.h>
+#include <torch/csrc/jit/runtime/print_handler.h>
 
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <cstring>
 #include <map>
 
 #include "infer_args.h"
@@ -181,12 +183,9 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
 
 tsrt::LoadOptions load_options(const tsrt::cli::InferArgs& args) {
   tsrt::LoadOptions options = args.load;
-  if (args.info) {
-    // --info describes the file as written, not the graph tsrt would rewrite it into.
-    options.optimize.freeze = false;
-    options.optimize.optimize_for_inference = false;
-    options.optimize.onednn_fusion = false;
-  }
+  // --info describes the file as written, not the graph tsrt would rewrite it into,
+  // and runs none of its code (a package's library is not loaded).
+  if (args.info) options.describe_only = true;
   return options;
 }
 
@@ -237,9 +236,27 @@ int run(const tsrt::cli::InferArgs& args) {
   return 0;
 }
 
+// Under --json stdout carries one JSON document, errors included: a script that
+// reads it gets {"error": {"code", "message"}} rather than an empty stdout.
+bool wants_json(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--json") == 0) return true;
+  }
+  return false;
+}
+
+void report_error(bool as_json, const std::string& code, const std::string& message, const char* prefix) {
+  std::cerr << prefix << message << "\n";
+  if (as_json) std::cout << json_text({{"error", {{"code", code}, {"message", message}}}});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  const bool as_json = wants_json(argc, argv);
+  // A model's print() is the model talking, not infer's report: stderr, so that
+  // stdout stays the report (and valid JSON under --json).
+  torch::jit::setPrintHandler([](const std::string& text) { std::cerr << text << std::flush; });
   try {
     const tsrt::cli::InferArgs args = tsrt::cli::parse_infer_args(argc, argv);
     if (args.help) {
@@ -251,12 +268,12 @@ int main(int argc, char** argv) {
     tsrt::restart_with_openmp_wait_default(argv);
     return run(args);
   } catch (const Error& e) {
-    std::cerr << "infer: error: " << e.what() << "\n";
+    report_error(as_json, tsrt::error_code_name(e.code()), e.what(), "infer: error: ");
     const bool usage_error = e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kIO;
     return usage_error ? 2 : 1;
   } catch (const std::exception& e) {
     // libtsrt wraps LibTorch's errors; anything else is a bug, but still not a crash.
-    std::cerr << "infer: internal error: " << tsrt::escape_bytes(e.what()) << "\n";
+    report_error(as_json, "internal", tsrt::escape_bytes(e.what()), "infer: internal error: ");
     return 1;
   }
 }

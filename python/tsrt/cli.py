@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -169,27 +170,51 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     import tsrt
+    from tsrt import _C
 
+    # Nothing of the file runs: a .pt2's library is not loaded (dlopen runs its
+    # constructors), and a .pt whose __setstate__ would run inside torch.jit.load is
+    # audited from its code alone.
+    code_audit = None
+    if args.audit:
+        try:
+            code_audit = _C.audit_code(os.fsencode(args.model))
+        except tsrt.Error as error:
+            if error.code != "unsupported":
+                print(f"tsrt inspect: error: {error}", file=sys.stderr)
+                return 2 if error.code in ("io", "invalid_argument") else 1
+            # A compiled package: machine code, no source. An empty list would read as
+            # "nothing to fear".
+            print(f"tsrt inspect: {args.model} is a compiled AOTInductor package: its operators are machine code "
+                  "and cannot be audited; review the model's source, or audit a TorchScript export of it",
+                  file=sys.stderr)
+            return 1
+        if code_audit["runs_at_load"] and code_audit["audit"]:
+            print(f"tsrt inspect: {args.model} defines __setstate__ ({code_audit['runs_at_load'][0]}), which "
+                  "loading runs: audited from its code, not loaded", file=sys.stderr)
+            _print_audit(code_audit["audit"], args.json)
+            return 0
     try:
         # The file as written: not the graph tsrt's load-time optimisation makes of it.
-        model = tsrt.load(args.model, freeze=False, optimize_for_inference=False, onednn_fusion=False)
+        model = tsrt.load(args.model, describe_only=True)
     except tsrt.Error as error:
         print(f"tsrt inspect: error: {error}", file=sys.stderr)
         return 2 if error.code in ("io", "invalid_argument") else 1
-    if args.audit and model.format == "aoti":
-        # An empty list would read as "nothing to fear"; machine code cannot be audited.
-        print(f"tsrt inspect: {args.model} is a compiled AOTInductor package: its operators are machine code and "
-              "cannot be audited; review the model's source, or audit a TorchScript export of it", file=sys.stderr)
-        return 1
     if args.audit:
-        audit = json.loads(model.report(as_json=True))["audit"]
-        if args.json:
-            print(json.dumps(audit))
-        else:
-            print("\n".join(audit) if audit else "nothing reaches outside tensors: no file reads, prints, raises or custom operators")
+        # The loaded graphs (every method, called function and fork target) and the code text agree on
+        # what reaches outside tensors; the union is what the reviewer must see.
+        audit = set(json.loads(model.report(as_json=True))["audit"]) | set(code_audit["audit"])
+        _print_audit(sorted(audit), args.json)
         return 0
     print(model.report(as_json=args.json, with_code=not args.no_code))
     return 0
+
+
+def _print_audit(audit: list, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(audit))
+    else:
+        print("\n".join(audit) if audit else "nothing reaches outside tensors: no file reads, prints, raises or custom operators")
 
 
 def _triton_flags(parser: argparse.ArgumentParser) -> None:

@@ -132,7 +132,7 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
          onednn_fusion: bool = True, onednn_fusion_shapes: int = 8, graph_executor_optimize: bool = False,
          adaptive_threads: bool = True,
          precision: str = "fp32",
-         warmup_runs: int = 0, max_input_bytes: int = 0) -> Model:
+         warmup_runs: int = 0, max_input_bytes: int = 0, describe_only: bool = False) -> Model:
     """Loads a model file with libtsrt: a TorchScript file (.pt) or an AOTInductor
     package (.pt2); the format is read from its contents.
 
@@ -158,6 +158,9 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
     warmup_runs: calls per method at load, on inputs of the declared shapes.
     max_input_bytes: the largest input front ends make for this model (random inputs,
         .npy files); 0: no fixed limit (inputs above the free memory are refused anyway).
+    describe_only: read the file to describe it without running any of its code: a
+        .pt2's library is not loaded (calls raise), a .pt whose __setstate__ would
+        run at load is refused when its code reaches outside tensors; no optimisation.
 
     Raises tsrt.Error when the file is missing, damaged, not a loadable model, or
     uses an operator outside `allowed_operators`.
@@ -167,6 +170,7 @@ def load(path: str, *, device: str = "cpu", check_inputs: bool = True,
     options.check_inputs = check_inputs
     options.allowed_operators = list(allowed_operators) if allowed_operators is not None else None
     options.verify_checksums = verify_checksums
+    options.describe_only = describe_only
     optimize = options.optimize
     optimize.inference_mode = inference_mode
     optimize.freeze = freeze

@@ -25,8 +25,16 @@ struct LoadOptions {
   bool check_inputs = true;
   /// When set, refuse a model whose graphs use an operator outside this list
   /// (exact names, or "ns::*" for a namespace). For files from outside your team:
-  /// a TorchScript file is a program.
+  /// a TorchScript file is a program. Checked twice: on the archive's code before
+  /// torch::jit::load (which runs a class's __setstate__), then on every loaded graph.
+  /// A compiled package (.pt2) is refused: its operators are machine code.
   std::optional<std::vector<std::string>> allowed_operators;
+  /// Read the file to describe it (tsrt inspect, infer --info) without running any
+  /// of its code: a compiled package's library is not loaded (run() throws
+  /// Error(kUnsupported)), and a TorchScript file whose __setstate__ would run
+  /// inside torch::jit::load is refused when its code reaches outside tensors.
+  /// No optimisation, warm-up or thread probe either.
+  bool describe_only = false;
   /// Verify the CRC-32 of every weight storage (LibTorch does not: a flipped byte
   /// in a weight loads silently). Costs ~0.1 s per GB on one core, overlapped with
   /// the load; turn off only for files whose integrity is checked otherwise.

@@ -10,8 +10,16 @@
 
 namespace tsrt {
 
-/// True for operators that touch anything but tensors (see ModelSummary::audit_operators).
+/// True for operators that touch anything but tensors (see ModelSummary::audit_operators):
+/// every operator outside aten:: and prim:: (a custom library's machine code), every
+/// registered operator with a string argument that names a file or path (read from its
+/// schemas: aten::from_file, aten::save), printing, raising and warnings, process-wide
+/// state (seeds, grad mode, threads) and RPC.
 bool reaches_outside_tensors(const std::string& op);
+
+/// Every aten:: and prim:: operator of this process's operator registry for which
+/// reaches_outside_tensors is true, sorted: the list docs/security.md shows.
+std::vector<std::string> outside_reaching_operators();
 
 /// True when `op` matches an allow-list entry: an exact name ("aten::linear") or a
 /// namespace wildcard ("aten::*").
@@ -20,6 +28,25 @@ bool operator_allowed(const std::string& op, const std::vector<std::string>& all
 /// Reads an allow-list file: one operator (or "ns::*") a line; '#' starts a comment.
 /// Throws Error(kIO) when it can't be read.
 std::vector<std::string> read_operator_list(const std::string& path);
+
+/// What the code of a TorchScript file can call, read from its archive without
+/// loading it: nothing of the file runs (torch::jit::load would run a class's
+/// __setstate__). What `tsrt inspect --audit` reports for a file that cannot be
+/// loaded safely, and what LoadOptions::allowed_operators is checked against first.
+struct CodeAudit {
+  /// Operators the code calls by name (aten ops as functions or methods, ops.ns.name,
+  /// print, raise), sorted. Control flow and list handling have no call syntax and
+  /// are not listed: the loaded graphs' operators (ModelSummary) are exact.
+  std::vector<std::string> operators;
+  /// Those of `operators` that reach outside tensors (reaches_outside_tensors).
+  std::vector<std::string> audit_operators;
+  /// Code records that define __setstate__, which torch::jit::load runs.
+  std::vector<std::string> runs_at_load;
+};
+
+/// Throws Error(kIO) when `path` cannot be read, Error(kInvalidModel) when it is
+/// damaged, Error(kUnsupported) for a compiled package (machine code has no source).
+CodeAudit audit_code(const std::string& path);
 
 struct ModelSummary {
   /// Operator -> number of nodes using it, over every method of every submodule

@@ -135,6 +135,13 @@ class _Method(torch.nn.Module):
         return getattr(self.module, self.name)(*inputs)
 
 
+def _parameter_totals(module: torch.nn.Module) -> dict[str, int]:
+    """Parameters and buffers as the package holds them: compiled into its library, where
+    a reader of the archive alone (tsrt inspect, infer --info) cannot count them."""
+    tensors = {id(t): t for t in (*module.parameters(), *module.buffers())}.values()
+    return {"count": sum(t.numel() for t in tensors), "bytes": sum(t.numel() * t.element_size() for t in tensors)}
+
+
 def _add_extra_files(path: Path, files: Mapping[str, bytes]) -> None:
     """Appends `files` as stored <root>/extra/<name> records, as torch.jit.save lays them out."""
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_STORED) as archive:
@@ -207,7 +214,8 @@ def export_aoti(module: torch.nn.Module, inputs: ExampleInputs, path: str | Path
                 golden, extra_files = record_golden(lambda *xs: to_plain(inputs.call(module, xs)), built.specs,
                                                     inputs.values, golden_count, output_names or (), report.findings)
             metadata = build_metadata(module, report, built.specs, output_names, eager_output, tolerance, method_specs,
-                                      golden, format="aoti", range_constraints=built.range_constraints)
+                                      golden, format="aoti", range_constraints=built.range_constraints,
+                                      parameters=_parameter_totals(module))
             extra_files[METADATA_FILE] = encode_metadata(metadata)
             _add_extra_files(package, extra_files)
             return bool(golden)
