@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+import jsonschema
 import numpy as np
 import pytest
 import torch
@@ -22,6 +23,7 @@ import tsrt
 from conftest import INFER
 
 ATOL, RTOL = 1e-5, 1e-3
+SCHEMA = json.loads((Path(__file__).parents[1] / "docs" / "tsrt.schema.json").read_text())
 
 
 def errors(actual, expected) -> tuple[float, float]:
@@ -70,6 +72,7 @@ def assert_verifies(path: Path) -> None:
 def export(model, example, path, **options):
     report = tsrt.export(model.eval(), example, path, **options)
     assert report.verification and all(c["passed"] for c in report.verification), report
+    jsonschema.validate(tsrt.load(path).metadata, SCHEMA)  # what is written is what the schema says
     return report
 
 
