@@ -172,6 +172,13 @@ def test_a_dict_input_with_a_wrong_key_dtype_or_structure_is_refused(dict_file):
         loaded(batch["x"])
 
 
+def test_triton_config_says_a_dict_input_has_no_triton_form(dict_file):
+    from tsrt.triton import TritonConfigError, input_configs
+
+    with pytest.raises(TritonConfigError, match="input 'batch' is a dict; Triton's PyTorch backend passes tensors only"):
+        input_configs(tsrt.load(dict_file[1]).metadata)
+
+
 def test_infer_takes_a_leaf_by_path_and_refuses_wrong_ones(dict_file, tmp_path):
     _, path, _ = dict_file
     good = tmp_path / "ids.npy"
