@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "tsrt/error.h"
+#include "tsrt/input_tree.h"
 
 namespace tsrt::detail {
 
@@ -36,13 +37,14 @@ std::string describe_inputs(const MethodSignature& signature, const std::vector<
 
 namespace {
 
-std::string prefix(const std::string& model, const MethodSignature& signature, const std::string& input) {
-  return "model '" + model + "', " + signature.method + "(): input '" + input + "' ";
+std::string prefix(const std::string& model, const MethodSignature& signature) {
+  return "model '" + model + "', " + signature.method + "(): ";
 }
 
-void check_tensor(const std::string& model, const MethodSignature& signature, const TensorSpec& spec,
-                  const at::Tensor& tensor) {
-  const std::string where = prefix(model, signature, spec.name);
+}  // namespace
+
+void check_tensor(const TensorSpec& spec, const at::Tensor& tensor, const std::string& prefix) {
+  const std::string where = prefix + "input '" + spec.name + "' ";
   if (tensor.scalar_type() != spec.dtype) {
     throw Error(ErrorCode::kInvalidArgument, where + "expects dtype " + dtype_name(spec.dtype) + ", got " +
                                                  dtype_name(tensor.scalar_type()) + " (convert it, e.g. numpy .astype(np." +
@@ -63,8 +65,6 @@ void check_tensor(const std::string& model, const MethodSignature& signature, co
     }
   }
 }
-
-}  // namespace
 
 void check_inputs(const std::string& model, const MethodSignature& signature, const std::vector<c10::IValue>& inputs,
                   bool use_specs) {
@@ -89,7 +89,11 @@ void check_inputs(const std::string& model, const MethodSignature& signature, co
   if (!use_specs) return;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const ArgumentInfo& argument = signature.inputs[i];
-    if (argument.spec && inputs[i].isTensor()) check_tensor(model, signature, *argument.spec, inputs[i].toTensor());
+    if (argument.spec && inputs[i].isTensor()) {
+      check_tensor(*argument.spec, inputs[i].toTensor(), prefix(model, signature));
+    } else if (argument.tree) {
+      check_input_tree(*argument.tree, inputs[i], prefix(model, signature));
+    }
   }
 }
 

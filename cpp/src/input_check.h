@@ -16,6 +16,10 @@ namespace tsrt::detail {
 void check_inputs(const std::string& model, const MethodSignature& signature, const std::vector<c10::IValue>& inputs,
                   bool use_specs);
 
+/// Throws Error(kInvalidArgument), starting with `prefix`, when `tensor`'s dtype, rank
+/// or a fixed dimension differs from `spec` (named by spec.name, a dotted path for a leaf).
+void check_tensor(const TensorSpec& spec, const at::Tensor& tensor, const std::string& prefix);
+
 /// "x: float32[2, 3], k: 4": the inputs of a call, for error messages.
 std::string describe_inputs(const MethodSignature& signature, const std::vector<c10::IValue>& inputs);
 

@@ -82,8 +82,11 @@ Json json_value(const ModelMetadata& metadata) {
                                      ? original_methods[name]
                                      : Json::object();
     Json entry = original_method;
-    entry["inputs"] = Json::array();
-    for (size_t i = 0; i < method.inputs.size(); ++i) {
+    // Structured inputs (trees) are written back as they were read; tensor inputs with
+    // what this build modelled of them.
+    const bool structured = method.has_structured_inputs();
+    if (!structured) entry["inputs"] = Json::array();
+    for (size_t i = 0; !structured && i < method.inputs.size(); ++i) {
       entry["inputs"].push_back(overlay(original_entry(original_method, "inputs", i), json_value(method.inputs[i])));
     }
     entry["outputs"] = method.output_names;

@@ -24,7 +24,64 @@ TensorSpec spec_from_json(const nlohmann::json& obj) {
   return spec;
 }
 
+// One input tree node (python/tsrt/input_tree.py writes it); `kind` absent is a
+// version-1 tensor spec.
+InputNode node_from_json(const nlohmann::json& obj) {
+  InputNode node;
+  node.name = obj.at("name").get<std::string>();
+  const std::string kind = obj.value("kind", "tensor");
+  if (kind == "tensor") {
+    node.kind = InputNode::Kind::kTensor;
+    node.spec = spec_from_json(obj);
+  } else if (kind == "none") {
+    node.kind = InputNode::Kind::kNone;
+    node.fixed = obj.value("fixed", false);
+  } else if (kind == "scalar") {
+    node.kind = InputNode::Kind::kScalar;
+    node.fixed = obj.value("fixed", false);
+    const std::string type = obj.at("type").get<std::string>();
+    const nlohmann::json& value = obj.at("value");
+    if (type == "bool") {
+      node.scalar_type = InputNode::ScalarType::kBool;
+      node.value = value.get<bool>();
+    } else if (type == "int") {
+      node.scalar_type = InputNode::ScalarType::kInt;
+      node.value = value.get<int64_t>();
+    } else if (type == "float") {
+      node.scalar_type = InputNode::ScalarType::kFloat;
+      node.value = value.get<double>();
+    } else {
+      throw std::invalid_argument("input '" + node.name + "': scalar type '" + type + "' is not int, float or bool");
+    }
+  } else if (kind == "dict" || kind == "tuple" || kind == "list") {
+    node.kind = kind == "dict" ? InputNode::Kind::kDict : kind == "tuple" ? InputNode::Kind::kTuple : InputNode::Kind::kList;
+    if (obj.value("variable_length", false)) {
+      if (node.kind != InputNode::Kind::kList) throw std::invalid_argument("input '" + node.name + "': only a list may have variable_length");
+      node.variable_length = true;
+      node.length = obj.value("length", static_cast<size_t>(1));
+      node.items.push_back(node_from_json(obj.at("element")));
+    } else {
+      for (const auto& item : obj.at("items")) node.items.push_back(node_from_json(item));
+    }
+    if (node.kind == InputNode::Kind::kDict) {
+      node.keys = obj.at("keys").get<std::vector<std::string>>();
+      if (node.keys.size() != node.items.size()) throw std::invalid_argument("input '" + node.name + "': a dict needs one key per item");
+    }
+  } else {
+    throw std::invalid_argument("input '" + node.name + "' has unknown kind '" + kind +
+                                "' (tensor, dict, tuple, list, scalar, none)");
+  }
+  return node;
+}
+
 }  // namespace
+
+bool MethodMetadata::has_structured_inputs() const {
+  for (const InputNode& node : input_nodes) {
+    if (node.kind != InputNode::Kind::kTensor) return true;
+  }
+  return false;
+}
 
 const MethodMetadata* ModelMetadata::method(const std::string& name) const {
   auto found = methods.find(name);
@@ -37,6 +94,11 @@ ModelMetadata parse_metadata(const std::string& json_text, const std::string& so
   try {
     const nlohmann::json doc = nlohmann::json::parse(json_text);
     metadata.format_version = doc.at("format_version").get<int>();
+    if (metadata.format_version > kMetadataFormatVersion) {
+      throw std::invalid_argument("format_version " + std::to_string(metadata.format_version) +
+                                  " is newer than this tsrt reads (" + std::to_string(kMetadataFormatVersion) +
+                                  "); upgrade tsrt");
+    }
     metadata.producer = doc.value("producer", "");
     metadata.torch_version = doc.value("torch_version", "");
     metadata.created = doc.value("created", "");
@@ -50,7 +112,10 @@ ModelMetadata parse_metadata(const std::string& json_text, const std::string& so
       MethodMetadata described;
       const nlohmann::json inputs = method.value("inputs", nlohmann::json::array());
       for (const auto& input : inputs) {
-        described.inputs.push_back(spec_from_json(input));
+        described.input_nodes.push_back(node_from_json(input));
+        if (described.input_nodes.back().kind == InputNode::Kind::kTensor) {
+          described.inputs.push_back(described.input_nodes.back().spec);
+        }
       }
       described.output_names = method.value("outputs", std::vector<std::string>{});
       described.output_structure = method.value("output_structure", "");

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <sstream>
 
@@ -23,6 +24,7 @@
 #include "thread_probe.h"
 #include "torchscript_backend.h"
 #include "tsrt/device.h"
+#include "tsrt/input_tree.h"
 #include "tsrt/libraries.h"
 
 namespace tsrt {
@@ -80,11 +82,76 @@ std::string summarize_torch_error(const std::string& message) {
 bool declares_fixed_shapes(const std::optional<ModelMetadata>& metadata) {
   if (!metadata) return false;
   for (const auto& [method, described] : metadata->methods) {
-    for (const TensorSpec& spec : described.inputs) {
-      if (!spec.dynamic_dims.empty()) return false;
+    for (const InputNode& node : described.input_nodes) {
+      // A list that varies in length, or a None that a scripted call may replace, is not one shape.
+      std::function<bool(const InputNode&)> varies = [&](const InputNode& n) {
+        if (n.variable_length || (n.kind == InputNode::Kind::kNone && !n.fixed)) return true;
+        if (n.kind == InputNode::Kind::kTensor) return !n.spec.dynamic_dims.empty();
+        return std::any_of(n.items.begin(), n.items.end(), varies);
+      };
+      if (varies(node)) return false;
     }
   }
   return true;
+}
+
+// Specs and trees from the file's metadata onto the schema's arguments, matched by
+// name. Arguments a trace bound (fixed scalars, None) are not in the schema: they
+// join the signature in the Python method's order, so that a call passes arguments
+// as eager takes them, and run() drops them before the graph sees them.
+void describe_arguments(const MethodMetadata& described, MethodSignature& signature) {
+  auto node_named = [&](const std::string& name) -> const InputNode* {
+    for (const InputNode& node : described.input_nodes) {
+      if (node.name == name) return &node;
+    }
+    return nullptr;
+  };
+  for (auto& argument : signature.inputs) {
+    const InputNode* node = node_named(argument.name);
+    if (node == nullptr) continue;
+    if (node->kind == InputNode::Kind::kTensor) {
+      argument.spec = node->spec;
+    } else {
+      argument.tree = std::make_shared<const InputNode>(*node);
+    }
+  }
+  const bool binds = std::any_of(described.input_nodes.begin(), described.input_nodes.end(),
+                                 [](const InputNode& node) { return node.is_fixed(); });
+  if (!binds) return;
+  signature.has_fixed_inputs = true;
+  std::vector<ArgumentInfo> ordered;
+  std::vector<bool> placed(signature.inputs.size(), false);
+  for (const InputNode& node : described.input_nodes) {
+    auto found = std::find_if(signature.inputs.begin(), signature.inputs.end(),
+                              [&](const ArgumentInfo& a) { return a.name == node.name; });
+    if (found != signature.inputs.end()) {
+      placed[found - signature.inputs.begin()] = true;
+      ordered.push_back(*found);
+    } else if (node.is_fixed()) {
+      ArgumentInfo fixed;
+      fixed.name = node.name;
+      fixed.type = node.type_string();
+      fixed.has_default = true;
+      fixed.default_value = node.value_string();
+      fixed.tree = std::make_shared<const InputNode>(node);
+      fixed.fixed = true;
+      ordered.push_back(std::move(fixed));
+    }
+  }
+  for (size_t i = 0; i < signature.inputs.size(); ++i) {
+    if (!placed[i]) ordered.push_back(signature.inputs[i]);
+  }
+  signature.inputs = std::move(ordered);
+}
+
+// The inputs without the fixed arguments, which the captured graph does not take.
+void drop_fixed(const MethodSignature& signature, std::vector<c10::IValue>& inputs) {
+  std::vector<c10::IValue> kept;
+  kept.reserve(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (i >= signature.inputs.size() || !signature.inputs[i].fixed) kept.push_back(std::move(inputs[i]));
+  }
+  inputs = std::move(kept);
 }
 
 // The inputs `method` takes, all with declared shapes; empty when any is not declared.
@@ -244,11 +311,7 @@ Model Model::load(const std::string& path, const LoadOptions& requested) {
     const MethodMetadata* described = loaded->metadata ? loaded->metadata->method(method) : nullptr;
     if (described != nullptr) {
       signature.output_names = described->output_names;
-      for (auto& argument : signature.inputs) {
-        for (const TensorSpec& spec : described->inputs) {
-          if (spec.name == argument.name) argument.spec = spec;
-        }
-      }
+      describe_arguments(*described, signature);
     }
     loaded->signatures.emplace(method, std::move(signature));
   }
@@ -307,6 +370,7 @@ const MethodSignature& Model::signature_of(const std::string& method) const {
 c10::IValue Model::run(const std::string& method, std::vector<c10::IValue> inputs) const {
   const MethodSignature& signature = signature_of(method);
   detail::check_inputs(loaded_->label, signature, inputs, loaded_->check_inputs);
+  if (signature.has_fixed_inputs) drop_fixed(signature, inputs);
   loaded_->backend->coerce_input_types(method, inputs);
   for (auto& input : inputs) input = to_device(input, loaded_->device);
 
@@ -342,6 +406,10 @@ c10::IValue Model::run(const std::string& method, const std::map<std::string, c1
   size_t used = 0;
   for (const ArgumentInfo& argument : signature.inputs) {
     auto found = inputs.find(argument.name);
+    if (found == inputs.end() && argument.fixed) {
+      ordered.push_back(argument.tree->value);  // the value it was fixed to (None for a None)
+      continue;
+    }
     if (found == inputs.end()) {
       if (argument.has_default) break;  // the remaining arguments take their defaults
       throw Error(ErrorCode::kInvalidArgument, "model '" + loaded_->label + "': missing input '" +

@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "tsrt/input_tree.h"
 #include "tsrt/npy.h"
 #include "tsrt/outputs.h"
 
@@ -44,6 +45,29 @@ void compare(const at::Tensor& actual, const at::Tensor& expected, double atol, 
   }
 }
 
+// The arguments of a golden call: one file per tensor argument, or, when the method
+// has structured arguments, their tensor leaves rebuilt into the trees (fixed
+// scalars and None at their values).
+std::vector<c10::IValue> golden_inputs(const Model& model, const ModelMetadata& metadata, const GoldenPair& pair) {
+  std::vector<at::Tensor> leaves;
+  for (const std::string& file : pair.input_files) leaves.push_back(read_golden(model, file));
+  const MethodMetadata* described = metadata.method(pair.method);
+  const bool structured = described != nullptr && described->has_structured_inputs();
+  std::vector<c10::IValue> inputs;
+  if (!structured) {
+    for (at::Tensor& leaf : leaves) inputs.emplace_back(std::move(leaf));
+    return inputs;
+  }
+  size_t next = 0;
+  for (const InputNode& node : described->input_nodes) inputs.push_back(input_from_leaves(node, leaves, next));
+  if (next != leaves.size()) {
+    throw Error(ErrorCode::kInvalidModel, "model file '" + model.path() + "': a golden pair has " +
+                                              std::to_string(leaves.size()) + " input tensors, its inputs take " +
+                                              std::to_string(next));
+  }
+  return inputs;
+}
+
 }  // namespace
 
 bool VerifyReport::passed() const {
@@ -68,8 +92,7 @@ VerifyReport verify_golden(const Model& model) {
   report.rtol = metadata.rtol;
   for (size_t index = 0; index < metadata.golden.size(); ++index) {
     const GoldenPair& pair = metadata.golden[index];
-    std::vector<c10::IValue> inputs;
-    for (const std::string& file : pair.input_files) inputs.emplace_back(read_golden(model, file));
+    std::vector<c10::IValue> inputs = golden_inputs(model, metadata, pair);
     const c10::IValue output = model.run(pair.method, std::move(inputs));
     std::map<std::string, c10::IValue> actual;
     for (OutputLeaf& leaf : flatten_outputs(output, model.signature(pair.method).output_names)) {

@@ -9,10 +9,12 @@
 #include <fstream>
 #include <iterator>
 
+#include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
 #include "check.h"
 #include "tsrt/benchmark.h"
+#include "tsrt/input_tree.h"
 #include "tsrt/json.h"
 #include "tsrt/metadata.h"
 #include "tsrt/signature.h"
@@ -38,12 +40,18 @@ std::string read_file(const std::string& relative) {
 
 // A check of `value` against the parts of JSON Schema that docs/tsrt.schema.json
 // uses (type, required, properties, additionalProperties, items, $ref, enum,
-// const, minimum, minItems, maxItems): no validator library is needed for them.
+// const, minimum, minItems, maxItems, allOf of if/then): no validator library is needed for them.
 // Returns the first violation as "where: what", or "" when `value` conforms.
 std::string violation(const Json& value, const Json& schema, const Json& root, const std::string& where) {
   if (schema.contains("$ref")) {
     const std::string ref = schema["$ref"].get<std::string>();  // "#/$defs/NAME"
     return violation(value, root.at(Json::json_pointer(ref.substr(1))), root, where);
+  }
+  // allOf of {"if": ..., "then": ...}: an input node's kind decides what else it needs.
+  for (const Json& part : schema.value("allOf", Json::array())) {
+    if (part.contains("if") && !violation(value, part["if"], root, where).empty()) continue;
+    const std::string found = violation(value, part.contains("then") ? part["then"] : part, root, where);
+    if (!found.empty()) return found;
   }
   if (schema.contains("type")) {
     const Json types = schema["type"].is_array() ? schema["type"] : Json::array({schema["type"]});
@@ -125,7 +133,7 @@ std::vector<std::string> sorted(std::vector<std::string> keys) {
 void test_fixture_parses_field_by_field() {
   const std::string text = read_file("tests/fixtures/tsrt.json");
   const tsrt::ModelMetadata metadata = tsrt::parse_metadata(text, "fixture");
-  TSRT_CHECK(metadata.format_version == 1);
+  TSRT_CHECK(metadata.format_version == 2);
   TSRT_CHECK(metadata.producer == "tsrt 0.1.0");
   TSRT_CHECK(metadata.torch_version == "2.13.0+cpu");
   TSRT_CHECK(metadata.created == "2026-12-01T08:20:00+00:00");
@@ -136,7 +144,7 @@ void test_fixture_parses_field_by_field() {
   TSRT_CHECK(Json::parse(metadata.json).at("frozen") == true);  // TorchScript-only, not modelled
   TSRT_CHECK(metadata.json == text);  // fields C++ does not model stay reachable
 
-  TSRT_CHECK(metadata.methods.size() == 2);
+  TSRT_CHECK(metadata.methods.size() == 3);
   const tsrt::MethodMetadata* forward = metadata.method("forward");
   TSRT_CHECK(forward != nullptr);
   TSRT_CHECK(forward->inputs.size() == 3);
@@ -218,7 +226,7 @@ void test_bad_documents_name_the_file() {
 }
 
 void test_fixture_conforms_to_schema() {
-  TSRT_CHECK(schema().at("x-tsrt-format-version") == 1);
+  TSRT_CHECK(schema().at("x-tsrt-format-version") == tsrt::kMetadataFormatVersion);
   TSRT_CHECK(schema().at("additionalProperties") == true);  // later fields must not break old readers
   TSRT_CHECK_CONFORMS(Json::parse(read_file("tests/fixtures/tsrt.json")), schema());
   // The validator above does catch what it checks.
@@ -364,6 +372,94 @@ void test_invalid_utf8_is_replaced() {
   TSRT_CHECK(document["name"] == "x\xEF\xBF\xBD");
 }
 
+// format_version 2's input trees: every kind of node, as the fixture's "score" has them.
+void test_fixture_input_trees() {
+  using Kind = tsrt::InputNode::Kind;
+  const tsrt::ModelMetadata metadata = tsrt::parse_metadata(read_file("tests/fixtures/tsrt.json"), "fixture");
+  const tsrt::MethodMetadata* score = metadata.method("score");
+  TSRT_CHECK(score != nullptr);
+  TSRT_CHECK(score->input_nodes.size() == 7);
+  TSRT_CHECK(score->inputs.empty());  // no argument is a plain tensor
+  const tsrt::InputNode& batch = score->input_nodes[0];
+  TSRT_CHECK(batch.kind == Kind::kDict && batch.name == "batch");
+  TSRT_CHECK((batch.keys == std::vector<std::string>{"input_ids", "mask"}));
+  TSRT_CHECK(batch.items[1].spec.name == "batch.mask" && batch.items[1].spec.dtype == c10::ScalarType::Bool);
+  TSRT_CHECK(batch.type_string() == "Dict[str, Tensor]");
+  const tsrt::InputNode& pair = score->input_nodes[1];
+  TSRT_CHECK(pair.kind == Kind::kTuple && pair.items.size() == 2 && pair.type_string() == "Tuple[Tensor, Tensor]");
+  const tsrt::InputNode& feats = score->input_nodes[2];
+  TSRT_CHECK(feats.kind == Kind::kList && feats.variable_length && feats.length == 2);
+  TSRT_CHECK(feats.type_string() == "List[Tensor]");
+  const std::vector<tsrt::TensorSpec> leaves = feats.leaves();
+  TSRT_CHECK(leaves.size() == 2 && leaves[0].name == "feats.0" && leaves[1].name == "feats.1");
+  TSRT_CHECK(score->input_nodes[3].kind == Kind::kList && !score->input_nodes[3].variable_length);
+  const tsrt::InputNode& temperature = score->input_nodes[4];
+  TSRT_CHECK(temperature.kind == Kind::kScalar && temperature.is_fixed() && temperature.value.toDouble() == 0.5);
+  TSRT_CHECK(temperature.type_string() == "float" && temperature.value_string() == "0.5");
+  const tsrt::InputNode& use_cache = score->input_nodes[5];
+  TSRT_CHECK(use_cache.scalar_type == tsrt::InputNode::ScalarType::kBool && !use_cache.is_fixed());
+  TSRT_CHECK(score->input_nodes[6].kind == Kind::kNone && score->input_nodes[6].is_fixed());
+
+  // Random arguments from the tree pass its own check; wrong ones are named by path.
+  const std::string prefix = "m.pt, score(): ";
+  for (const tsrt::InputNode& node : score->input_nodes) tsrt::check_input_tree(node, tsrt::random_input(node, 0), prefix);
+  c10::IValue good = tsrt::random_input(batch, 0);
+  c10::impl::GenericDict wrong_dtype = good.toGenericDict().copy();
+  wrong_dtype.insert_or_assign(std::string("mask"), at::zeros({2, 8}));
+  TSRT_CHECK_THROWS(tsrt::check_input_tree(batch, wrong_dtype, prefix), ErrorCode::kInvalidArgument,
+                    "input 'batch.mask' expects dtype bool, got float32");
+  c10::impl::GenericDict missing = good.toGenericDict().copy();
+  (void)missing.erase(std::string("mask"));
+  TSRT_CHECK_THROWS(tsrt::check_input_tree(batch, missing, prefix), ErrorCode::kInvalidArgument,
+                    "input 'batch' lacks key 'mask'");
+  c10::impl::GenericDict extra = good.toGenericDict().copy();
+  extra.insert(std::string("masks"), at::zeros({2, 8}).to(at::kBool));
+  TSRT_CHECK_THROWS(tsrt::check_input_tree(batch, extra, prefix), ErrorCode::kInvalidArgument, "has key 'masks'");
+  TSRT_CHECK_THROWS(tsrt::check_input_tree(pair, at::zeros({2, 4}), prefix), ErrorCode::kInvalidArgument,
+                    "input 'pair' expects a Tuple[Tensor, Tensor]");
+  TSRT_CHECK_THROWS(tsrt::check_input_tree(temperature, 0.7, prefix), ErrorCode::kInvalidArgument,
+                    "input 'temperature' was fixed to 0.5 at export");
+  TSRT_CHECK_THROWS(tsrt::check_input_tree(temperature, int64_t{1}, prefix), ErrorCode::kInvalidArgument,
+                    "input 'temperature' expects float, got int 1");
+  TSRT_CHECK_THROWS(tsrt::check_input_tree(score->input_nodes[6], at::zeros({1}), prefix),
+                    ErrorCode::kInvalidArgument, "input 'extra' was None at export");
+  // A variable-length list takes another length, each item checked as feats.<i>.
+  c10::impl::GenericList three(c10::TensorType::get());
+  for (int i = 0; i < 3; ++i) three.push_back(at::zeros({4, 5}));
+  tsrt::check_input_tree(feats, three, prefix);
+  three.set(2, at::zeros({4, 6}));
+  TSRT_CHECK_THROWS(tsrt::check_input_tree(feats, three, prefix), ErrorCode::kInvalidArgument,
+                    "input 'feats.2' expects size 5 in dimension 1");
+  // A fixed-length list (a trace) refuses another length.
+  c10::impl::GenericList one(c10::TensorType::get());
+  one.push_back(at::zeros({1, 3}));
+  TSRT_CHECK_THROWS(tsrt::check_input_tree(score->input_nodes[3], one, prefix), ErrorCode::kInvalidArgument,
+                    "expects a list of 2 items");
+  // Leaves in order rebuild the argument; too few is a model error.
+  std::vector<at::Tensor> two = {at::ones({2, 4}), at::zeros({2, 4})};
+  size_t next = 0;
+  const c10::IValue rebuilt = tsrt::input_from_leaves(pair, two, next);
+  TSRT_CHECK(next == 2 && rebuilt.toTupleRef().elements()[0].toTensor().sum().item<double>() == 8);
+  next = 1;
+  TSRT_CHECK_THROWS(tsrt::input_from_leaves(pair, two, next), ErrorCode::kInvalidModel, "too few");
+}
+
+// A format_version 1 file (flat tensor specs) still reads: each spec is a tensor node.
+void test_version_1_fixture_reads() {
+  const tsrt::ModelMetadata metadata = tsrt::parse_metadata(read_file("tests/fixtures/tsrt_v1.json"), "v1");
+  TSRT_CHECK(metadata.format_version == 1);
+  const tsrt::MethodMetadata* forward = metadata.method("forward");
+  TSRT_CHECK(forward->inputs.size() == 3 && forward->input_nodes.size() == 3);
+  TSRT_CHECK(forward->input_nodes[1].kind == tsrt::InputNode::Kind::kTensor);
+  TSRT_CHECK(forward->input_nodes[1].spec.name == "ids" && forward->input_nodes[1].spec.high == 1000);
+  TSRT_CHECK_CONFORMS(Json::parse(read_file("tests/fixtures/tsrt_v1.json")), schema());
+  TSRT_CHECK_THROWS(tsrt::parse_metadata(R"({"format_version": 3, "methods": {}})", "v3.pt"),
+                    ErrorCode::kInvalidModel, "newer than this tsrt reads");
+  TSRT_CHECK_THROWS(tsrt::parse_metadata(R"({"format_version": 2, "methods": {"forward": {"inputs": )"
+                                         R"([{"name": "x", "kind": "set"}]}}})", "kind.pt"),
+                    ErrorCode::kInvalidModel, "unknown kind 'set'");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -375,6 +471,8 @@ int main(int argc, char** argv) {
   test_fixture_parses_field_by_field();
   test_every_dtype_reads();
   test_bad_documents_name_the_file();
+  test_fixture_input_trees();
+  test_version_1_fixture_reads();
   test_fixture_conforms_to_schema();
   test_schema_dtypes_are_the_cpp_table();
   test_metadata_round_trip();

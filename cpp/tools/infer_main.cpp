@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/runtime/print_handler.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include "infer_print.h"
 #include "tsrt/benchmark.h"
 #include "tsrt/error.h"
+#include "tsrt/input_tree.h"
 #include "tsrt/json.h"
 #include "tsrt/model.h"
 #include "tsrt/model_report.h"
@@ -105,7 +107,23 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
     throw Error(ErrorCode::kInvalidArgument, flag + ": " + signature.method + "() has no input named '" + name +
                                                  "'; " + signature.to_string());
   };
+  // "--input batch.mask=m.npy": a tensor leaf of a structured input, by its path.
+  std::map<std::string, std::string> leaf_files;
   for (const auto& [name, value] : args.named_inputs) {
+    const size_t dot = name.find('.');
+    if (dot != std::string::npos) {
+      const std::string root = name.substr(0, dot);
+      const bool structured = std::any_of(arguments.begin(), arguments.end(),
+                                          [&](const tsrt::ArgumentInfo& a) { return a.name == root && a.tree; });
+      if (!structured || !ends_with(value, ".npy")) {
+        throw Error(ErrorCode::kInvalidArgument, "--input " + name + "=" + value + ": " +
+                                                     (structured ? "give a .npy file for a tensor leaf"
+                                                                 : "'" + root + "' is not a structured input of " +
+                                                                       signature.to_string()));
+      }
+      leaf_files[name] = value;
+      continue;
+    }
     const tsrt::ArgumentInfo& argument = arguments[find_argument(name, "--input " + name + "=" + value)];
     if (ends_with(value, ".npy")) {
       given[name] = {name, tsrt::load_npy(value, args.load.max_input_bytes), "file " + value};
@@ -128,6 +146,19 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
     auto found = given.find(argument.name);
     if (found != given.end()) {
       inputs.push_back(found->second);
+    } else if (argument.tree) {
+      // A structured input: its leaves from --input PATH=FILE.npy, or random from the contract.
+      uint64_t seed = args.seed + 100 * i;
+      std::string source = argument.fixed ? "fixed at export" : "random from metadata, seed " + std::to_string(seed);
+      c10::IValue value = tsrt::build_input(*argument.tree, [&](const tsrt::TensorSpec& spec) {
+        auto file = leaf_files.find(spec.name);
+        if (file == leaf_files.end()) return tsrt::random_tensor(spec, seed++, args.load.max_input_bytes);
+        source += ", " + spec.name + " from " + file->second;
+        const std::string path = file->second;
+        leaf_files.erase(file);
+        return tsrt::load_npy(path, args.load.max_input_bytes);
+      });
+      inputs.push_back({argument.name, std::move(value), source});
     } else if (argument.spec) {
       const uint64_t seed = args.seed + i;
       inputs.push_back({argument.name, tsrt::random_tensor(*argument.spec, seed, args.load.max_input_bytes),
@@ -139,6 +170,15 @@ std::vector<FedInput> gather_inputs(const tsrt::Model& model, const tsrt::cli::I
     }
   }
   if (!missing.empty()) throw Error(ErrorCode::kInvalidArgument, missing_inputs_message(signature, missing));
+  if (!leaf_files.empty()) {
+    std::string leaves;
+    for (const auto& argument : arguments) {
+      if (!argument.tree) continue;
+      for (const tsrt::TensorSpec& leaf : argument.tree->leaves()) leaves += " " + leaf.name;
+    }
+    throw Error(ErrorCode::kInvalidArgument, "--input " + leaf_files.begin()->first +
+                                                 ": no such tensor leaf; the structured inputs' leaves are:" + leaves);
+  }
   return inputs;
 }
 

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iomanip>
 #include <set>
+#include <functional>
 #include <sstream>
 
 #include "tsrt/error.h"
@@ -84,13 +85,28 @@ json run_report(const Model& model, const std::string& method, const std::vector
   report["load_ms"] = load_ms;
   report["run_ms"] = run_ms;
   report["inputs"] = json::array();
-  for (const FedInput& input : inputs) {
-    json entry = leaf_summary(input.value, 0);
-    entry.erase("values");
-    entry["name"] = input.name;
-    entry["source"] = input.source;
-    report["inputs"].push_back(entry);
-  }
+  // A structured input is listed leaf by leaf, by dotted path ("batch.mask", "pair.0").
+  std::function<void(const c10::IValue&, const std::string&, const std::string&)> add_input =
+      [&](const c10::IValue& value, const std::string& name, const std::string& source) {
+        if (value.isGenericDict()) {
+          for (const auto& item : value.toGenericDict()) {
+            const c10::IValue& key = item.key();
+            add_input(item.value(), name + "." + (key.isString() ? key.toStringRef() : std::to_string(key.toInt())), source);
+          }
+          return;
+        }
+        if (value.isTuple() || value.isList()) {
+          const c10::ArrayRef<c10::IValue> items = value.isTuple() ? value.toTupleRef().elements() : value.toListRef();
+          for (size_t i = 0; i < items.size(); ++i) add_input(items[i], name + "." + std::to_string(i), source);
+          return;
+        }
+        json entry = leaf_summary(value, 0);
+        entry.erase("values");
+        entry["name"] = name;
+        entry["source"] = source;
+        report["inputs"].push_back(entry);
+      };
+  for (const FedInput& input : inputs) add_input(input.value, input.name, input.source);
   report["outputs"] = json::array();
   for (const OutputLeaf& leaf : outputs) {
     json entry = leaf_summary(leaf.value, show_values);

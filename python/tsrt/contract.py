@@ -19,7 +19,10 @@ import torch
 #: The extra file (archive record `extra/tsrt.json`) that holds the contract.
 METADATA_FILE = "tsrt.json"
 #: Raised when a field changes meaning; readers refuse documents newer than they know.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Version 1 described inputs as a flat list of tensor specs; version 2 as trees
+#: (tsrt.input_tree), whose entries without "kind" are version 1's tensor specs.
+INPUT_KINDS = ("tensor", "dict", "tuple", "list", "scalar", "none")
 
 # numpy's names, which users type and which tsrt writes into metadata; the same
 # 15 entries, in the same order, as kDtypeNames in cpp/src/tensor_spec.cpp.
@@ -90,8 +93,10 @@ def flatten_outputs(output: Any, names: Sequence[str] = ()) -> list[tuple[str, A
 # --- the tsrt.json document -----------------------------------------------------------
 
 def method_entry(inputs: Sequence[Any], outputs: Sequence[str] = (), output_structure: str | None = None) -> dict:
-    """One entry of `methods`: input specs (TensorSpec), output paths, and the type of
-    what eager returns (a flattened trace returns its leaves, named by `outputs`)."""
+    """One entry of `methods`: input trees (tsrt.input_tree.InputNode, or TensorSpec for a
+    tensor argument), output paths, and the type of what eager returns (a flattened trace
+    returns its leaves, named by `outputs`). A TensorSpec is written as version 1 wrote
+    it: a node without "kind" is a tensor."""
     entry: dict[str, Any] = {"inputs": [spec.to_json() for spec in inputs], "outputs": list(outputs)}
     if output_structure is not None:
         entry["output_structure"] = output_structure
@@ -161,8 +166,36 @@ def read_metadata(text: str | bytes, source: str = METADATA_FILE) -> dict[str, A
                                                 for m in methods.values()):
         raise ValueError(f"{source}: 'methods' must map method names to objects with an 'inputs' list")
     for method, entry in methods.items():
-        for spec in entry["inputs"]:
-            if not isinstance(spec, dict) or not {"name", "dtype", "shape"} <= spec.keys():
-                raise ValueError(f"{source}: an input of method '{method}' lacks name, dtype or shape")
-            dtype_from_name(spec["dtype"])
+        for node in entry["inputs"]:
+            _check_input_node(node, method, source)
     return document
+
+
+def _check_input_node(node: Any, method: str, source: str) -> None:
+    """An input tree node as libtsrt's parse_input_node requires it (see input_tree.py)."""
+    if not isinstance(node, dict) or "name" not in node:
+        raise ValueError(f"{source}: an input of method '{method}' is not an object with a name")
+    kind = node.get("kind", "tensor")
+    where = f"{source}: input '{node['name']}' of method '{method}'"
+    if kind not in INPUT_KINDS:
+        raise ValueError(f"{where} has unknown kind '{kind}'; expected one of {', '.join(INPUT_KINDS)}")
+    if kind == "tensor":
+        if not {"name", "dtype", "shape"} <= node.keys():
+            raise ValueError(f"{source}: an input of method '{method}' lacks name, dtype or shape")
+        dtype_from_name(node["dtype"])
+    elif kind == "scalar":
+        if node.get("type") not in ("int", "float", "bool"):
+            raise ValueError(f"{where}: a scalar's type must be int, float or bool")
+    elif kind in ("dict", "tuple", "list"):
+        if node.get("variable_length"):
+            if kind != "list" or not isinstance(node.get("element"), dict):
+                raise ValueError(f"{where}: only a list may have variable_length, with an 'element' node")
+            _check_input_node(node["element"], method, source)
+            return
+        items = node.get("items")
+        if not isinstance(items, list):
+            raise ValueError(f"{where}: a {kind} node needs an 'items' list")
+        if kind == "dict" and (not isinstance(node.get("keys"), list) or len(node["keys"]) != len(items)):
+            raise ValueError(f"{where}: a dict node needs one key per item")
+        for item in items:
+            _check_input_node(item, method, source)

@@ -93,6 +93,12 @@ def input_configs(metadata: Mapping[str, Any], argument_names: Sequence[str] | N
     if not forward or not forward.get("inputs"):
         raise TritonConfigError("the file's metadata describes no inputs of forward: export it with `tsrt export`")
     specs = forward["inputs"]
+    for spec in specs:
+        # Triton's PyTorch backend passes each input as one tensor: a structured input
+        # (contract format_version 2) has no Triton form.
+        if spec.get("kind", "tensor") != "tensor":
+            raise TritonConfigError(f"input '{spec['name']}' is a {spec['kind']}; Triton's PyTorch backend passes "
+                                    "tensors only: export a wrapper whose forward takes its tensors as arguments")
     names = [spec["name"] for spec in specs]
     by_argument = (fmt == "torchscript" and argument_names is not None
                    and list(argument_names[:len(names)]) == names

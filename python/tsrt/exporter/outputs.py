@@ -8,7 +8,7 @@ strict=False. tsrt wraps the model instead, so users write no wrapper.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -52,14 +52,28 @@ def _cache_layers(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
     return None
 
 
+def _encoder_decoder_parts(cache: Any) -> tuple[Any, Any] | None:
+    """(self-attention cache, cross-attention cache) of an EncoderDecoderCache (T5, BART,
+    Whisper with their default config), or None when `cache` is not one."""
+    parts = getattr(cache, "self_attention_cache", None), getattr(cache, "cross_attention_cache", None)
+    if all(part is not None and _cache_layers(part) is not None for part in parts):
+        return parts
+    return None
+
+
 def is_cache(value: Any) -> bool:
-    return not isinstance(value, (torch.Tensor, dict, list, tuple)) and _cache_layers(value) is not None
+    return not isinstance(value, (torch.Tensor, dict, list, tuple)) and (
+        _cache_layers(value) is not None or _encoder_decoder_parts(value) is not None)
 
 
 def to_plain(output: Any) -> Any:
     """`output` with every key/value cache object replaced by a tuple of
-    {"key": tensor, "value": tensor} per layer, and ModelOutputs by plain dicts:
-    structures a model file can return and libtsrt can rebuild."""
+    {"key": tensor, "value": tensor} per layer (an EncoderDecoderCache by a dict of two
+    such tuples, 'self_attention' and 'cross_attention'), and ModelOutputs by plain
+    dicts: structures a model file can return and libtsrt can rebuild."""
+    parts = _encoder_decoder_parts(output) if not isinstance(output, (torch.Tensor, dict, list, tuple)) else None
+    if parts is not None:
+        return {"self_attention": to_plain(parts[0]), "cross_attention": to_plain(parts[1])}
     if is_cache(output):
         return tuple({"key": key, "value": value} for key, value in _cache_layers(output) or [])
     if isinstance(output, dict):
@@ -112,6 +126,19 @@ def has_scalar_leaves(output: Any) -> bool:
     return True
 
 
+def nests_model_outputs(output: Any, top: bool = True) -> bool:
+    """True when a dict subclass (a Hugging Face ModelOutput) sits inside another
+    structure: the tracer takes one at the top (strict=False) but cannot type a nested
+    one (CLIPModel's text_model_output and vision_model_output), so it is flattened."""
+    if isinstance(output, dict):
+        if not top and type(output) is not dict:
+            return True
+        return any(nests_model_outputs(v, False) for v in output.values())
+    if isinstance(output, (tuple, list)):
+        return any(nests_model_outputs(v, False) for v in output)
+    return False
+
+
 def needs_flattening(output: Any) -> bool:
     """True when tracing would refuse or mangle `output`'s structure: None,
     namedtuples and non-tensor leaves. (Dicts with str keys trace with strict=False.)"""
@@ -135,21 +162,28 @@ class FlatOutputs(torch.nn.Module):
     metadata's specs to them by name. (With *inputs the trace made up names from
     its graph, e.g. 'input' for Llama's input_ids, and calls by name failed.)"""
 
-    def __init__(self, module: torch.nn.Module, input_names: Sequence[str], by_keyword: bool) -> None:
+    def __init__(self, module: torch.nn.Module, input_names: Sequence[str], by_keyword: bool,
+                 bound: Mapping[int, Any] | None = None) -> None:
         super().__init__()
         self.module = module
         self.input_names = list(input_names)
         self.by_keyword = by_keyword
+        # Arguments a trace cannot take (scalars, None): passed with their example value.
+        self.bound = dict(bound or {})
         if not all(name.isidentifier() for name in self.input_names):
             raise ValueError(f"input names must be Python identifiers: {self.input_names}")
-        parameters = ", ".join(self.input_names)
+        parameters = ", ".join(name for i, name in enumerate(self.input_names) if i not in self.bound)
         namespace: dict[str, Any] = {}
-        exec(f"def forward(self, {parameters}):\n    return self.call(({parameters},))\n", namespace)
+        exec(f"def forward(self, {parameters}):\n    return self.call(({parameters}{',' if parameters else ''}))\n",
+             namespace)
         # An instance attribute: each wrapper has its own inputs, and tracing reads
         # the names from the bound method's signature.
         self.forward = namespace["forward"].__get__(self)
 
     def call(self, inputs: tuple) -> Any:  # traced only, never scripted
+        if self.bound:
+            given = iter(inputs)
+            inputs = tuple(self.bound[i] if i in self.bound else next(given) for i in range(len(self.input_names)))
         if self.by_keyword:
             output = self.module(**dict(zip(self.input_names, inputs)))
         else:

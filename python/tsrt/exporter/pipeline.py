@@ -148,13 +148,17 @@ def _export(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str
     eager_output = outputs.to_plain(raw_output)
     if outputs.holds_cache(raw_output):
         report.findings.append("the model returns a key/value cache object: its tensors are outputs too, named "
-                               "[i]['key'] and [i]['value'] per layer (pass use_cache=False to leave them out)")
+                               "[i]['key'] and [i]['value'] per layer (an EncoderDecoderCache's under ['self_attention'] "
+                               "and ['cross_attention']; pass use_cache=False to leave them out)")
     with stage("tolerance", "measuring the model's float32 noise (eager float32 vs float64)"):
         if tolerance is None:
             tolerance, report.tolerance = fit_tolerance(module, inputs.call, [inputs.values])
         elif not report.tolerance:
             report.tolerance = {**tolerance.to_json(), "source": "given"}
     if format == "aoti":
+        if inputs.trees is not None:
+            raise UsageError("format 'aoti' takes tensor inputs only; a model with dict, tuple, list, scalar or None "
+                             "inputs exports to TorchScript (format='torchscript', the default)")
         return aoti.export_aoti(module, inputs, path, report, eager_output=eager_output,
                                 output_names=output_names, tolerance=tolerance, method_specs=method_specs,
                                 golden_count=golden, verify=verify, probe_dims=probe_dims, stage=stage,
@@ -168,9 +172,11 @@ def _export_torchscript(module: torch.nn.Module, inputs: ExampleInputs, path: st
                         tolerance: Tolerance, method_specs: Mapping[str, Sequence[TensorSpec]] | None,
                         freeze: bool, golden_count: int, verify: bool, probe_dims: bool, stage: Stages) -> ExportReport:
     scalar_outputs = outputs.has_scalar_leaves(eager_output)
-    flatten = not scalar_outputs and (outputs.needs_flattening(eager_output) or outputs.holds_cache(raw_output))
-    wrap = not scalar_outputs and (inputs.by_keyword or flatten)
-    traceable = outputs.FlatOutputs(module, inputs.names, inputs.by_keyword).eval() if wrap else module
+    flatten = not scalar_outputs and (outputs.needs_flattening(eager_output) or outputs.holds_cache(raw_output)
+                                      or outputs.nests_model_outputs(raw_output))
+    bound = inputs.trees.bound() if inputs.trees is not None else {}
+    wrap = not scalar_outputs and (inputs.by_keyword or flatten or bool(bound))
+    traceable = outputs.FlatOutputs(module, inputs.names, inputs.by_keyword, bound).eval() if wrap else module
     if scalar_outputs:
         traceable = None
         report.findings.append("the model returns ints/floats/bools/str: a trace would freeze them as constants, "
@@ -178,6 +184,11 @@ def _export_torchscript(module: torch.nn.Module, inputs: ExampleInputs, path: st
     if flatten:
         output_names = output_names or outputs.leaf_names(eager_output)
         report.findings.append(f"outputs flattened to a tuple for tracing: {', '.join(output_names)}")
+    if bound:
+        report.findings.append("a trace cannot take scalars or None: "
+                               + ", ".join(f"{inputs.names[i]}={value!r}" for i, value in bound.items())
+                               + " bound at their example value (recorded as fixed in the contract; libtsrt refuses "
+                               "another value); a scripted export takes them as arguments")
     if inputs.by_keyword:
         report.findings.append(f"keyword inputs passed positionally, in this order: {', '.join(inputs.names)}")
     if isinstance(eager_output, dict) and not flatten:
@@ -186,31 +197,37 @@ def _export_torchscript(module: torch.nn.Module, inputs: ExampleInputs, path: st
 
     # Checked against the original module, whatever wrapper is traced: a flattened
     # trace returns the leaves that eager's output has at the same paths.
-    reference_call = traceable or module
+    # Structured inputs: every call below takes the flat tensor leaves, and the runner
+    # rebuilds the arguments (without the bound ones for a trace).
+    reference_call = inputs.runner(traceable, True) if traceable is not None else inputs.runner(module, False)
     with stage("check inputs"):
         expected = check.reference(reference_call, check.check_inputs(inputs.specs, inputs.values))
 
     def diverged(candidate: capture.Capture) -> str:
-        return check.divergence(candidate.module, expected, tolerance)
+        return check.divergence(inputs.runner(candidate.module, candidate.mode != "script"), expected, tolerance)
 
+    example = inputs.values if inputs.trees is None else inputs.trees.traced_arguments(inputs.values)
     with stage("capture"):
-        chosen = torchscript.choose(mode, traceable, module, inputs.values, diverged, report, stage.say)
+        chosen = torchscript.choose(mode, traceable, module, example, diverged, report, stage.say)
     report.mode = chosen.mode
     # Scripting keeps the original module's outputs; only traces see the flattened ones.
     if chosen.mode == "script" and flatten:
         output_names = None
     exported = module if chosen.mode == "script" else traceable
+    if chosen.mode == "script" and inputs.trees is not None:
+        # Scalars and None are real arguments of a scripted module; its lists may vary in length.
+        inputs.trees = inputs.trees.for_script()
     if probe_dims:
         with stage("dynamic dimensions", "probing which input dimensions may vary"):
-            inputs.specs = dynamic_dims.probe(chosen.module, reference_call, inputs.specs, inputs.values, tolerance,
-                                         report)
+            inputs.specs = dynamic_dims.probe(inputs.runner(chosen.module, chosen.mode != "script"), reference_call,
+                                              inputs.specs, inputs.values, tolerance, report)
     with stage("freeze", "freezing, checking the graph"):
         scripted = torchscript.freeze(chosen.module, freeze)
         torchscript.lint_graph(scripted, report.findings)
     with stage("golden", "recording golden outputs"):
-        golden_entries, extra_files = record_golden(exported, inputs.specs, inputs.values, golden_count,
+        golden_entries, extra_files = record_golden(inputs.runner(exported, chosen.mode != "script"), inputs.specs, inputs.values, golden_count,
                                                            output_names or (), report.findings)
-    metadata = build_metadata(module, report, inputs.specs, output_names, eager_output, tolerance, method_specs,
+    metadata = build_metadata(module, report, inputs.contract_inputs(), output_names, eager_output, tolerance, method_specs,
                               golden_entries, frozen=freeze)
     extra_files[METADATA_FILE] = encode_metadata(metadata)
     with output_file.staged(path) as staging:
