@@ -45,6 +45,7 @@ if not _os.environ.keys() & set(_OPENMP_WAIT_VARIABLES):
 if _TYPE_CHECKING:  # type checkers and IDEs see the lazy names
     from tsrt._C import Error  # noqa: F401
     from tsrt.exporter import ExportError, ExportReport, export  # noqa: F401
+    from tsrt.generation import export_causal_lm  # noqa: F401
     from tsrt.model import Model, load, set_num_threads  # noqa: F401
     from tsrt.spec import TensorSpec, Tolerance  # noqa: F401
 
@@ -54,6 +55,7 @@ _LAZY = {
     "ExportError": "tsrt.exporter",
     "ExportReport": "tsrt.exporter",
     "export": "tsrt.exporter",
+    "export_causal_lm": "tsrt.generation",
     "Model": "tsrt.model",
     "load": "tsrt.model",
     "set_num_threads": "tsrt.model",
@@ -98,4 +100,4 @@ def __dir__() -> list:
 
 
 __all__ = ["Error", "ExportError", "ExportReport", "Model", "TensorSpec", "Tolerance", "__version__",
-           "cmake_prefix_path", "export", "load", "set_num_threads"]
+           "cmake_prefix_path", "export", "export_causal_lm", "load", "set_num_threads"]
