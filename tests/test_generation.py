@@ -7,6 +7,7 @@ generalise, a prompt past the context limit)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -132,7 +133,9 @@ def test_the_contract_records_what_generation_needs(exported):
     assert [s["name"] for s in metadata["methods"]["decode"]["inputs"]] == \
         ["input_ids", "attention_mask", "past_keys", "past_values"]
     assert all(check["passed"] for check in loaded.verify())  # ./infer --verify's golden pairs, one per method
-    json.dumps(metadata)
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((Path(__file__).parents[1] / "docs" / "tsrt.schema.json").read_text())
+    jsonschema.validate(metadata, schema)
 
 
 def test_a_malformed_cache_is_refused_by_the_contract(exported):

@@ -170,7 +170,7 @@ def _export(model: torch.nn.Module, path: Path, contract: GenerationContract, ba
         producer=f"tsrt {__version__}", source=f"{type(model).__module__}.{type(model).__qualname__}",
         export_mode="trace", export_reason=report.reason, findings=report.findings,
         methods={name: method_entry(specs[name], OUTPUT_NAMES, structure) for name in METHODS},
-        tolerance=TOLERANCE.to_json(), golden=golden, frozen=True, format="torchscript",
+        tolerance=TOLERANCE.to_json(), golden=golden, frozen=True,
         task=TASK, generation=contract.to_json())
     extra_files[METADATA_FILE] = encode_metadata(metadata)
     report.tolerance = {**TOLERANCE.to_json(), "source": "export_causal_lm"}
