@@ -18,29 +18,10 @@ from tsrt.exporter.inputs import UsageError
 from tsrt.generation.step import cache_keyword
 
 transformers = pytest.importorskip("transformers")
+from tiny_lms import ARCHITECTURES, CONTEXT, VOCAB, tiny_gpt2  # noqa: E402  (after the importorskip)
 
-VOCAB = 128
-CONTEXT = 64
 NEW_TOKENS = 12
 PROMPTS = ([5, 17, 99], [3, 64, 8, 120, 41, 7, 77, 2, 90])  # two lengths, neither the trace's (6)
-
-
-def tiny_gpt2():
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=64, vocab_size=VOCAB, n_positions=CONTEXT,
-                                     bos_token_id=0, eos_token_id=0)
-    return transformers.GPT2LMHeadModel(config).eval()
-
-
-def tiny_llama():
-    torch.manual_seed(0)
-    config = transformers.LlamaConfig(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                      hidden_size=64, intermediate_size=128, vocab_size=VOCAB,
-                                      max_position_embeddings=CONTEXT)
-    return transformers.LlamaForCausalLM(config).eval()
-
-
-ARCHITECTURES = {"gpt2": tiny_gpt2, "llama": tiny_llama}
 
 
 @pytest.fixture(scope="module", params=sorted(ARCHITECTURES))

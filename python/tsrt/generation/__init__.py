@@ -7,11 +7,13 @@
 
 export: the exporter (export_causal_lm); step: the traced wrapper (CausalLMStep);
 contract: what the file records for generation (GenerationContract); reference: greedy, the
-reference decoding loop in Python, which equals Hugging Face generate(do_sample=False).
+reference decoding loop in Python, which equals Hugging Face generate(do_sample=False);
+generator: tsrt.Generator, the C++ loop (libtsrt's tsrt::Generator) with sampling.
 """
 
 from tsrt.generation.contract import GenerationContract
 from tsrt.generation.export import export_causal_lm
+from tsrt.generation.generator import Generator
 from tsrt.generation.reference import GenerationError, greedy
 
-__all__ = ["GenerationContract", "GenerationError", "export_causal_lm", "greedy"]
+__all__ = ["GenerationContract", "GenerationError", "Generator", "export_causal_lm", "greedy"]
