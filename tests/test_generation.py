@@ -18,7 +18,7 @@ from tsrt.exporter.inputs import UsageError
 from tsrt.generation.step import cache_keyword
 
 transformers = pytest.importorskip("transformers")
-from tiny_lms import ARCHITECTURES, CONTEXT, VOCAB, tiny_gpt2  # noqa: E402  (after the importorskip)
+from tiny_lms import ARCHITECTURES, CONTEXT, VOCAB, tiny_gpt2, tiny_mistral  # noqa: E402  (after the importorskip)
 
 NEW_TOKENS = 12
 PROMPTS = ([5, 17, 99], [3, 64, 8, 120, 41, 7, 77, 2, 90])  # two lengths, neither the trace's (6)
@@ -103,7 +103,8 @@ def test_the_contract_records_what_generation_needs(exported):
     generation = metadata["generation"]
     assert generation["context_limit"] == CONTEXT
     assert generation["vocab_size"] == VOCAB
-    assert generation["eos_token_ids"] == [model.generation_config.eos_token_id]
+    eos = model.generation_config.eos_token_id
+    assert generation["eos_token_ids"] == ([] if eos is None else [eos] if isinstance(eos, int) else list(eos))
     cache = generation["cache"]
     config = model.config
     assert cache["layout"] == ["layers", "batch", "kv_heads", "length", "head_dim"]
@@ -146,6 +147,9 @@ def test_a_model_that_is_not_a_causal_lm_is_refused(tmp_path):
                                                           intermediate_size=64, vocab_size=100))
     with pytest.raises(UsageError, match="not a decoder-only causal language model"):
         tsrt.export_causal_lm(bert, tmp_path / "bert.pt")
+    with pytest.raises(UsageError, match="DynamicSlidingWindowLayer cache layers of window 16 .shorter than the "
+                                         f"context limit {CONTEXT}"):
+        tsrt.export_causal_lm(tiny_mistral(sliding_window=16), tmp_path / "mistral.pt")
     with pytest.raises(UsageError, match="example_batch must be at least 2"):
         tsrt.export_causal_lm(tiny_gpt2(), tmp_path / "gpt2.pt", example_batch=1)
     assert not list(tmp_path.iterdir())

@@ -96,18 +96,25 @@ def describe(model: torch.nn.Module) -> GenerationContract:
         raise UsageError(f"{what} is not a decoder-only causal language model (it cannot generate, or it is an "
                          "encoder-decoder); export_causal_lm takes models such as GPT2LMHeadModel or "
                          "LlamaForCausalLM. Use tsrt.export for other models")
-    from transformers.cache_utils import DynamicCache, DynamicLayer
+    from transformers.cache_utils import DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
 
-    kinds = {type(layer).__name__ for layer in DynamicCache(config=config).layers}
-    if kinds != {DynamicLayer.__name__}:
-        raise UsageError(f"{what} keeps {', '.join(sorted(kinds))} cache layers; export_causal_lm handles models "
-                         "whose every layer keeps a full-attention cache (DynamicLayer) only, for now")
+    limit = context_limit(config)
+    for layer in DynamicCache(config=config).layers:
+        if type(layer) is DynamicLayer:
+            continue
+        # A window at least as long as the context never slides: the layer is a full one.
+        if type(layer) is DynamicSlidingWindowLayer and layer.sliding_window >= limit:
+            continue
+        detail = f" of window {layer.sliding_window} (shorter than the context limit {limit})" \
+            if isinstance(layer, DynamicSlidingWindowLayer) else ""
+        raise UsageError(f"{what} keeps {type(layer).__name__} cache layers{detail}; export_causal_lm handles "
+                         "models whose every layer keeps a full-attention cache only, for now")
     generation = getattr(model, "generation_config", None)
     eos = token_ids(getattr(generation, "eos_token_id", None) if generation is not None else None) \
         or token_ids(getattr(config, "eos_token_id", None))
     pad = getattr(generation, "pad_token_id", None) if generation is not None else None
     pad = pad if pad is not None else getattr(config, "pad_token_id", None)
-    return GenerationContract(context_limit=context_limit(config), eos_token_ids=eos,
+    return GenerationContract(context_limit=limit, eos_token_ids=eos,
                               pad_token_id=pad, vocab_size=int(config.vocab_size), layers=0, kv_heads=0, head_dim=0)
 
 

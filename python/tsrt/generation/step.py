@@ -41,7 +41,6 @@ class CausalLMStep(torch.nn.Module):
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
-        self._config = model.config
         self._cache_keyword = cache_keyword(model)
         self._logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
 
@@ -61,14 +60,17 @@ class CausalLMStep(torch.nn.Module):
     def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         from transformers.cache_utils import DynamicCache
 
-        return self._step(input_ids, attention_mask, DynamicCache(config=self._config))
+        # Plain DynamicLayers, built without the config: a sliding-window layer whose window
+        # is at least the context limit (export.describe refuses others) never crops, so it
+        # holds what a full layer holds, without the Python length bookkeeping a trace freezes.
+        return self._step(input_ids, attention_mask, DynamicCache())
 
     def decode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, past_keys: torch.Tensor,
                past_values: torch.Tensor):
         from transformers.cache_utils import DynamicCache
 
         layers = list(zip(past_keys.unbind(0), past_values.unbind(0)))
-        return self._step(input_ids, attention_mask, DynamicCache(ddp_cache_data=layers, config=self._config))
+        return self._step(input_ids, attention_mask, DynamicCache(ddp_cache_data=layers))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         return self.prefill(input_ids, attention_mask)
