@@ -18,7 +18,7 @@ from tsrt.exporter.inputs import UsageError
 from tsrt.generation.step import cache_keyword
 
 transformers = pytest.importorskip("transformers")
-from tiny_lms import ARCHITECTURES, CONTEXT, VOCAB, tiny_gpt2, tiny_mistral  # noqa: E402  (after the importorskip)
+from tsrt.testing.tiny_lms import ARCHITECTURES, CONTEXT, VOCAB, tiny_gpt2, tiny_mistral  # noqa: E402  (after the importorskip)
 
 NEW_TOKENS = 12
 PROMPTS = ([5, 17, 99], [3, 64, 8, 120, 41, 7, 77, 2, 90])  # two lengths, neither the trace's (6)

@@ -15,7 +15,7 @@ import torch
 import tsrt
 
 transformers = pytest.importorskip("transformers")
-from tiny_lms import ARCHITECTURES, CONTEXT, VOCAB  # noqa: E402  (after the importorskip)
+from tsrt.testing.tiny_lms import ARCHITECTURES, CONTEXT, VOCAB  # noqa: E402  (after the importorskip)
 from conftest import INFER  # noqa: E402
 
 NEW_TOKENS = 16
