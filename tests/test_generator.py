@@ -52,6 +52,25 @@ def test_greedy_in_cpp_equals_hugging_face_generate(exported, prompt):
     assert stats["new_tokens"] == len(new) and stats["first_token_ms"] > 0 and stats["decode_tokens_per_second"] > 0
 
 
+def test_sequences_batched_together_equal_each_alone(exported):
+    """tsrt.generation.generate_batch: one prefill and one decode call per step for all
+    prompts (lengths 1, 7 and 3, left-padded): each equals its Generator alone and HF."""
+    model, _, loaded = exported
+    prompts = [PROMPTS[0], PROMPTS[1], [9, 9, 9]]
+    together = tsrt.generation.generate_batch(loaded, prompts, NEW_TOKENS)
+    for prompt, new in zip(prompts, together):
+        alone = tsrt.Generator(loaded)
+        alone.append_tokens(prompt)
+        assert new == alone.generate(NEW_TOKENS) == hugging_face(model, prompt)
+    seeded = dict(temperature=1.2, top_k=20, seed=5)
+    assert tsrt.generation.generate_batch(loaded, prompts, 8, **seeded) == \
+        tsrt.generation.generate_batch(loaded, prompts, 8, **seeded)
+    with pytest.raises(tsrt.Error, match="every prompt needs a token"):
+        tsrt.generation.generate_batch(loaded, [[1], []], 4)
+    with pytest.raises(tsrt.Error, match="leaves no room under the model's context limit"):
+        tsrt.generation.generate_batch(loaded, [[1] * CONTEXT], 4)
+
+
 def test_infer_generate_prints_the_same_tokens(exported):
     model, path, _ = exported
     prompt = PROMPTS[1]
@@ -74,12 +93,16 @@ def test_generation_stops_after_an_eos_id(exported, tmp_path):
     try:
         tsrt.export_causal_lm(model, tmp_path / "eos.pt")
         expected = hugging_face(model, prompt)
+        other = hugging_face(model, PROMPTS[0])
     finally:
         model.generation_config.eos_token_id = model.config.eos_token_id
-    generator = tsrt.Generator(tsrt.load(str(tmp_path / "eos.pt")))
+    loaded = tsrt.load(str(tmp_path / "eos.pt"))
+    generator = tsrt.Generator(loaded)
     generator.append_tokens(prompt)
     new = generator.generate(NEW_TOKENS)
     assert new == expected and new[-1] == eos and len(new) <= 4
+    # Batched, the row that ends stops alone; the other goes on.
+    assert tsrt.generation.generate_batch(loaded, [prompt, PROMPTS[0]], NEW_TOKENS) == [expected, other]
 
 
 def sample(loaded, seed, prompt=PROMPTS[1], **options) -> list[int]:

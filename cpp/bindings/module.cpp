@@ -196,6 +196,14 @@ PYBIND11_MODULE(_C, m) {
       });
 
   m.def(
+      "generate_batch",
+      [](const Model& model, const std::vector<std::vector<int64_t>>& prompts, int64_t max_new_tokens,
+         const SamplingOptions& sampling) {
+        py::gil_scoped_release no_gil;
+        return generate_batch(model, prompts, max_new_tokens, sampling);
+      },
+      py::arg("model"), py::arg("prompts"), py::arg("max_new_tokens"), py::arg("sampling") = SamplingOptions());
+  m.def(
       "load",
       [](const std::string& path, const LoadOptions& options) {
         py::gil_scoped_release no_gil;

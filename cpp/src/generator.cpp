@@ -57,6 +57,47 @@ std::vector<at::Tensor> step_outputs(const c10::IValue& output, const std::strin
   return tensors;
 }
 
+// The next token from one row of logits [vocab] (float32, CPU): see SamplingOptions.
+int64_t choose_token(const at::Tensor& logits, const SamplingOptions& sampling, at::Generator& random) {
+  if (sampling.temperature == 0) return logits.argmax().item<int64_t>();
+  at::Tensor scores = logits / sampling.temperature;
+  if (sampling.top_k > 0 && sampling.top_k < scores.size(0)) {
+    // Everything below the k-th largest score is out.
+    const at::Tensor kth = std::get<0>(scores.topk(sampling.top_k)).select(0, sampling.top_k - 1);
+    scores = scores.masked_fill(scores < kth, -std::numeric_limits<float>::infinity());
+  }
+  if (sampling.top_p < 1) {
+    // Hugging Face's TopPLogitsWarper: out go the tokens whose cumulative probability,
+    // summed from the least likely, stays within 1 - top_p; the most likely always stays.
+    auto [sorted, order] = scores.sort(/*dim=*/0, /*descending=*/false);
+    at::Tensor remove_sorted = sorted.softmax(0).cumsum(0) <= (1 - sampling.top_p);
+    remove_sorted.index_put_({-1}, false);
+    scores = scores.masked_fill(remove_sorted.scatter(0, order, remove_sorted), -std::numeric_limits<float>::infinity());
+  }
+  return at::multinomial(scores.softmax(0), 1, /*replacement=*/false, random).item<int64_t>();
+}
+
+void check_sampling(const SamplingOptions& sampling) {
+  if (sampling.temperature < 0) throw Error(ErrorCode::kInvalidArgument, "temperature must be >= 0 (0: greedy)");
+  if (sampling.top_k < 0) throw Error(ErrorCode::kInvalidArgument, "top_k must be >= 0 (0: no cut)");
+  if (!(sampling.top_p > 0 && sampling.top_p <= 1)) {
+    throw Error(ErrorCode::kInvalidArgument, "top_p must be in (0, 1] (1: no cut)");
+  }
+}
+
+void check_ids(const std::vector<int64_t>& tokens, const GenerationContract& contract) {
+  for (int64_t id : tokens) {
+    if (id < 0 || id >= contract.vocab_size) {
+      throw Error(ErrorCode::kInvalidArgument, "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                                                   std::to_string(contract.vocab_size) + ")");
+    }
+  }
+}
+
+bool is_eos(const GenerationContract& contract, int64_t token) {
+  return std::find(contract.eos_token_ids.begin(), contract.eos_token_ids.end(), token) != contract.eos_token_ids.end();
+}
+
 double elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
 }
@@ -70,21 +111,12 @@ double GenerationStats::decode_tokens_per_second() const {
 Generator::Generator(Model model, SamplingOptions sampling)
     : model_(std::move(model)), sampling_(sampling), contract_(read_contract(model_)),
       state_(std::make_shared<State>()) {
-  if (sampling_.temperature < 0) throw Error(ErrorCode::kInvalidArgument, "temperature must be >= 0 (0: greedy)");
-  if (sampling_.top_k < 0) throw Error(ErrorCode::kInvalidArgument, "top_k must be >= 0 (0: no cut)");
-  if (!(sampling_.top_p > 0 && sampling_.top_p <= 1)) {
-    throw Error(ErrorCode::kInvalidArgument, "top_p must be in (0, 1] (1: no cut)");
-  }
+  check_sampling(sampling_);
   state_->random = at::make_generator<at::CPUGeneratorImpl>(sampling_.seed);
 }
 
 void Generator::append_tokens(const std::vector<int64_t>& tokens) {
-  for (int64_t id : tokens) {
-    if (id < 0 || id >= contract_.vocab_size) {
-      throw Error(ErrorCode::kInvalidArgument, "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                                                   std::to_string(contract_.vocab_size) + ")");
-    }
-  }
+  check_ids(tokens, contract_);
   if (static_cast<int64_t>(tokens_.size() + tokens.size()) > contract_.context_limit) {
     throw Error(ErrorCode::kInvalidArgument,
                 std::to_string(tokens_.size() + tokens.size()) + " tokens pass the model's context limit of " +
@@ -127,28 +159,7 @@ int64_t Generator::next_token() {
     state.values = out[2];
     ++state.cached;
   }
-  int64_t chosen;
-  if (sampling_.temperature == 0) {
-    chosen = state.logits.argmax().item<int64_t>();
-  } else {
-    at::Tensor scores = state.logits / sampling_.temperature;
-    if (sampling_.top_k > 0 && sampling_.top_k < scores.size(0)) {
-      // Everything below the k-th largest score is out.
-      const at::Tensor kth = std::get<0>(scores.topk(sampling_.top_k)).select(0, sampling_.top_k - 1);
-      scores = scores.masked_fill(scores < kth, -std::numeric_limits<float>::infinity());
-    }
-    if (sampling_.top_p < 1) {
-      // Hugging Face's TopPLogitsWarper: out go the tokens whose cumulative probability,
-      // summed from the least likely, stays within 1 - top_p; the most likely always stays.
-      auto [sorted, order] = scores.sort(/*dim=*/0, /*descending=*/false);
-      at::Tensor cumulative = sorted.softmax(0).cumsum(0);
-      at::Tensor remove_sorted = cumulative <= (1 - sampling_.top_p);
-      remove_sorted.index_put_({-1}, false);
-      at::Tensor remove = remove_sorted.scatter(0, order, remove_sorted);
-      scores = scores.masked_fill(remove, -std::numeric_limits<float>::infinity());
-    }
-    chosen = at::multinomial(scores.softmax(0), 1, /*replacement=*/false, state.random).item<int64_t>();
-  }
+  const int64_t chosen = choose_token(state.logits, sampling_, state.random);
   tokens_.push_back(chosen);  // fed to the model at the next call
   return chosen;
 }
@@ -166,10 +177,7 @@ std::vector<int64_t> Generator::generate(int64_t max_new_tokens, const std::func
       decode_started = std::chrono::steady_clock::now();
     }
     if (on_token) on_token(token);
-    if (std::find(contract_.eos_token_ids.begin(), contract_.eos_token_ids.end(), token) !=
-        contract_.eos_token_ids.end()) {
-      break;
-    }
+    if (is_eos(contract_, token)) break;
   }
   stats_.new_tokens = static_cast<int64_t>(generated.size());
   if (generated.size() > 1) stats_.decode_ms = elapsed_ms(decode_started);
@@ -196,6 +204,63 @@ void Generator::rewind(size_t length) {
       state.values = state.values.narrow(3, 0, static_cast<int64_t>(state.cached));
     }
   }
+}
+
+std::vector<std::vector<int64_t>> generate_batch(const Model& model, const std::vector<std::vector<int64_t>>& prompts,
+                                                 int64_t max_new_tokens, SamplingOptions sampling) {
+  check_sampling(sampling);
+  const GenerationContract contract = read_contract(model);
+  const auto batch = static_cast<int64_t>(prompts.size());
+  std::vector<std::vector<int64_t>> generated(prompts.size());
+  if (batch == 0 || max_new_tokens <= 0) return generated;
+  size_t longest = 0;
+  for (const auto& prompt : prompts) {
+    if (prompt.empty()) throw Error(ErrorCode::kInvalidArgument, "generate_batch: every prompt needs a token");
+    check_ids(prompt, contract);
+    longest = std::max(longest, prompt.size());
+  }
+  max_new_tokens = std::min<int64_t>(max_new_tokens, contract.context_limit - static_cast<int64_t>(longest));
+  if (max_new_tokens <= 0) {
+    throw Error(ErrorCode::kInvalidArgument, "a prompt of " + std::to_string(longest) +
+                                                 " tokens leaves no room under the model's context limit of " +
+                                                 std::to_string(contract.context_limit) + " positions");
+  }
+  c10::InferenceMode guard;
+  // Left-padded to the longest prompt (pad id 0, masked out), as the file's positions expect.
+  const auto width = static_cast<int64_t>(longest);
+  at::Tensor ids = at::zeros({batch, width}, at::kLong);
+  at::Tensor mask = at::zeros({batch, width}, at::kLong);
+  for (int64_t row = 0; row < batch; ++row) {
+    const auto& prompt = prompts[row];
+    const auto offset = width - static_cast<int64_t>(prompt.size());
+    ids[row].narrow(0, offset, static_cast<int64_t>(prompt.size())).copy_(at::tensor(prompt, at::kLong));
+    mask[row].narrow(0, offset, static_cast<int64_t>(prompt.size())).fill_(1);
+  }
+  const c10::Device device = model.device();
+  std::vector<c10::IValue> prefill_inputs{ids.to(device), mask.to(device)};
+  auto out = step_outputs(model.run("prefill", std::move(prefill_inputs)), "prefill");
+  at::Generator random = at::make_generator<at::CPUGeneratorImpl>(sampling.seed);
+  std::vector<bool> finished(prompts.size(), false);
+  for (int64_t step = 0; step < max_new_tokens; ++step) {
+    const at::Tensor logits = out[0].to(at::kCPU, at::kFloat);
+    std::vector<int64_t> next(prompts.size(), 0);
+    bool all_finished = true;
+    for (int64_t row = 0; row < batch; ++row) {
+      if (finished[row]) continue;  // keeps decoding in the batch (id 0), but nothing is recorded
+      next[row] = choose_token(logits[row], sampling, random);
+      generated[row].push_back(next[row]);
+      finished[row] = is_eos(contract, next[row]);
+      all_finished = all_finished && finished[row];
+    }
+    if (all_finished || step + 1 == max_new_tokens) break;
+    mask = at::cat({mask, at::ones({batch, 1}, at::kLong)}, 1);
+    const at::Tensor next_ids = at::tensor(at::ArrayRef<int64_t>(next), at::kLong).view({batch, 1}).to(device);
+    std::vector<c10::IValue> inputs;
+    inputs.reserve(4);
+    for (const at::Tensor& input : {next_ids, mask.to(device), out[1], out[2]}) inputs.emplace_back(input);
+    out = step_outputs(model.run("decode", std::move(inputs)), "decode");
+  }
+  return generated;
 }
 
 }  // namespace tsrt

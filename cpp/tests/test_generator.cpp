@@ -1,7 +1,8 @@
 // tsrt::Generator against Hugging Face: argv[1] is the directory that
 // scripts/export_generation_fixture.py wrote (<arch>.pt, and <arch>.txt with the prompt
 // and HF generate's greedy ids). Greedy must equal HF token for token; seeded sampling
-// must repeat itself; rewind must give the same tokens again; refusals name the cause.
+// must repeat itself; rewind must give the same tokens again; two prompts batched must
+// each give what they give alone; refusals name the cause.
 
 #include <fstream>
 #include <sstream>
@@ -55,6 +56,12 @@ void check_architecture(const std::string& directory, const std::string& name) {
   const tsrt::SamplingOptions sampling{.temperature = 1.5, .top_k = 50, .top_p = 0.95, .seed = 11};
   TSRT_CHECK(run(model, prompt, sampling, length) == run(model, prompt, sampling, length));
   TSRT_CHECK(run(model, prompt, {.temperature = 1.0, .top_k = 1, .seed = 3}, length) == hugging_face);
+
+  // Two prompts batched into one decode call per step: each as alone.
+  const std::vector<int64_t> short_prompt{prompt[0]};
+  const auto both = tsrt::generate_batch(model, {prompt, short_prompt}, length);
+  TSRT_CHECK(both.size() == 2 && both[0] == hugging_face);
+  TSRT_CHECK(both[1] == run(model, short_prompt, {}, length));
 
   // Refusals.
   tsrt::Generator empty(model);

@@ -90,4 +90,14 @@ class Generator {
   std::shared_ptr<State> state_;  // the cache and last logits; LibTorch types kept out of this header
 };
 
+/// Several prompts generated at once, batched into one prefill and one decode call per
+/// step (left-padded to the longest prompt): the new tokens of each, each stopping after
+/// an eos id, all at most `max_new_tokens` or what the context limit leaves after the
+/// longest prompt. Greedy gives each prompt's tokens alone (within float32 rounding of
+/// the batched kernels); sampling draws the rows in order from one generator seeded by
+/// `sampling.seed`. Throws Error(kInvalidArgument) for a file that is not a causal LM
+/// export, an empty prompt, ids outside the vocabulary, a prompt at the context limit.
+std::vector<std::vector<int64_t>> generate_batch(const Model& model, const std::vector<std::vector<int64_t>>& prompts,
+                                                 int64_t max_new_tokens, SamplingOptions sampling = {});
+
 }  // namespace tsrt

@@ -13,7 +13,7 @@ generator: tsrt.Generator, the C++ loop (libtsrt's tsrt::Generator) with samplin
 
 from tsrt.generation.contract import GenerationContract
 from tsrt.generation.export import export_causal_lm
-from tsrt.generation.generator import Generator
+from tsrt.generation.generator import Generator, generate_batch
 from tsrt.generation.reference import GenerationError, greedy
 
-__all__ = ["GenerationContract", "GenerationError", "Generator", "export_causal_lm", "greedy"]
+__all__ = ["GenerationContract", "GenerationError", "Generator", "export_causal_lm", "generate_batch", "greedy"]

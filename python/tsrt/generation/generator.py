@@ -65,3 +65,13 @@ class Generator:
     def stats(self) -> dict:
         """Timings of the last generate(): first_token_ms, decode_ms, new_tokens, decode_tokens_per_second."""
         return self._handle.stats
+
+
+def generate_batch(model: Model, prompts: Sequence[Sequence[int]], max_new_tokens: int, *, temperature: float = 0.0,
+                   top_k: int = 0, top_p: float = 1.0, seed: int = 0) -> list[list[int]]:
+    """Several prompts at once, in one prefill and one decode call per step (libtsrt's
+    tsrt::generate_batch): each prompt's new tokens, each stopping after an eos id.
+    Greedy gives what each prompt gives alone."""
+    sampling = _C.SamplingOptions()
+    sampling.temperature, sampling.top_k, sampling.top_p, sampling.seed = temperature, top_k, top_p, seed
+    return _C.generate_batch(model._handle, [[int(t) for t in p] for p in prompts], max_new_tokens, sampling)
