@@ -11,6 +11,7 @@ memory-bandwidth bound is the weights' bytes read once per decode step at
 --bandwidth GB/s (measure yours: a STREAM-like copy; default 20, a guess for 2 cores).
 
     .venv/bin/python scripts/bench_generate.py                       # the table
+    .venv/bin/python scripts/bench_generate.py --precision bf16 --batches 1 --prompts 8   # tsrt in bf16
     .venv/bin/python scripts/bench_generate.py --layers 2 --hidden 128 --new-tokens 16   # quick
 
 Not a test: it times, and prints the ratio tsrt / HF. ONNX Runtime GenAI is not run.
@@ -89,6 +90,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--bandwidth", type=float, default=20.0, help="GB/s for the memory-bandwidth bound")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                        help="tsrt's load precision (HF stays float32)")
     parser.add_argument("--json", type=Path, default=Path("bench_results/generate.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -100,10 +103,10 @@ def main() -> None:
         start = time.perf_counter()
         tsrt.export_causal_lm(model, path)
         export_s = time.perf_counter() - start
-        loaded = tsrt.load(str(path))
+        loaded = tsrt.load(str(path), precision=args.precision)
         bound = args.bandwidth * 1e9 / weight_bytes
         print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters ({weight_bytes / 1e6:.0f} MB), "
-              f"export {export_s:.1f} s, {args.threads} threads; bandwidth bound {bound:.0f} steps/s "
+              f"export {export_s:.1f} s, {args.threads} threads, tsrt in {args.precision}; bandwidth bound {bound:.0f} steps/s "
               f"at {args.bandwidth:g} GB/s")
         rows = []
         generator = torch.Generator().manual_seed(0)
@@ -128,7 +131,7 @@ def main() -> None:
                       f"HF {row['hf_decode_tokens_per_s']:7.1f} tokens/s per sequence: {row['decode_ratio']:.2f}x; "
                       f"tsrt at {row['tsrt_steps_per_s_of_bound']:.0%} of the bandwidth bound")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"weight_bytes": weight_bytes, "export_s": export_s, "threads": args.threads,
+    args.json.write_text(json.dumps({"weight_bytes": weight_bytes, "export_s": export_s, "threads": args.threads, "precision": args.precision,
                                      "bandwidth_gb_s": args.bandwidth, "rows": rows}, indent=1))
 
 
