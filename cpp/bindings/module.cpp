@@ -12,6 +12,7 @@
 #include "convert.h"
 #include "tsrt/benchmark.h"
 #include "tsrt/error.h"
+#include "tsrt/generator.h"
 #include "tsrt/json.h"
 #include "tsrt/libraries.h"
 #include "tsrt/model.h"
@@ -157,6 +158,53 @@ PYBIND11_MODULE(_C, m) {
         return to_json(benchmark(model, inputs, options));
       }, py::arg("args"), py::arg("options"));
 
+  py::class_<SamplingOptions>(m, "SamplingOptions")
+      .def(py::init<>())
+      .def_readwrite("temperature", &SamplingOptions::temperature)
+      .def_readwrite("top_k", &SamplingOptions::top_k)
+      .def_readwrite("top_p", &SamplingOptions::top_p)
+      .def_readwrite("seed", &SamplingOptions::seed);
+
+  // One sequence over a shared Model (tsrt/generator.h); python/tsrt/generation/generator.py wraps it.
+  py::class_<Generator>(m, "Generator")
+      .def(py::init<Model, SamplingOptions>(), py::arg("model"), py::arg("sampling") = SamplingOptions())
+      .def("append_tokens", &Generator::append_tokens, py::arg("tokens"))
+      .def("next_token", [](Generator& generator) {
+        py::gil_scoped_release no_gil;
+        return generator.next_token();
+      })
+      .def("generate", [](Generator& generator, int64_t max_new_tokens, py::object on_token) {
+        if (on_token.is_none()) {
+          py::gil_scoped_release no_gil;
+          return generator.generate(max_new_tokens);
+        }
+        py::gil_scoped_release no_gil;
+        return generator.generate(max_new_tokens, [&](int64_t token) {
+          py::gil_scoped_acquire gil;
+          on_token(token);
+        });
+      }, py::arg("max_new_tokens"), py::arg("on_token") = py::none())
+      .def("rewind", &Generator::rewind, py::arg("length"))
+      .def_property_readonly("tokens", &Generator::tokens)
+      .def_property_readonly("context_limit", [](const Generator& g) { return g.contract().context_limit; })
+      .def_property_readonly("eos_token_ids", [](const Generator& g) { return g.contract().eos_token_ids; })
+      .def_property_readonly("stats", [](const Generator& g) {
+        py::dict stats;
+        stats["first_token_ms"] = g.stats().first_token_ms;
+        stats["decode_ms"] = g.stats().decode_ms;
+        stats["new_tokens"] = g.stats().new_tokens;
+        stats["decode_tokens_per_second"] = g.stats().decode_tokens_per_second();
+        return stats;
+      });
+
+  m.def(
+      "generate_batch",
+      [](const Model& model, const std::vector<std::vector<int64_t>>& prompts, int64_t max_new_tokens,
+         const SamplingOptions& sampling) {
+        py::gil_scoped_release no_gil;
+        return generate_batch(model, prompts, max_new_tokens, sampling);
+      },
+      py::arg("model"), py::arg("prompts"), py::arg("max_new_tokens"), py::arg("sampling") = SamplingOptions());
   m.def(
       "load",
       [](const std::string& path, const LoadOptions& options) {

@@ -33,6 +33,26 @@ double parse_seconds(const std::string& flag, const std::string& text) {
   return value;
 }
 
+double parse_number(const std::string& flag, const std::string& text) {
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(value >= 0)) usage_error(flag + " expects a non-negative number, got '" + text + "'");
+  return value;
+}
+
+// "1,2,3": the prompt's token ids.
+std::vector<int64_t> parse_token_ids(const std::string& flag, const std::string& text) {
+  std::vector<int64_t> ids;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    ids.push_back(static_cast<int64_t>(parse_count(flag, text.substr(start, comma - start))));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return ids;
+}
+
 int parse_positive(const std::string& flag, const std::string& text) {
   const uint64_t value = parse_count(flag, text);
   if (value == 0 || value > 4096) usage_error(flag + " expects a number from 1 to 4096, got '" + text + "'");
@@ -198,6 +218,15 @@ benchmark (--bench):
   --profile                  after timing, profile 10 calls: operators by self time
   --profile-top N            rows of the profile (default 15)
 
+generation (a causal LM file of tsrt.export_causal_lm; docs/generation.md):
+  --generate IDS             prompt token ids, e.g. 1,2,3: prints the new ids, time to
+                             first token and decode tokens/s
+  --max-new-tokens N         tokens to generate at most (default 32; stops at an eos id)
+  --temperature T            0 (default): greedy; else sample, seeded by --seed
+  --top-k K                  sample among the K most likely (default 0: all)
+  --top-p P                  sample among the most likely whose probability reaches P
+                             (default 1: all)
+
 output:
   --save-outputs DIR         write each output as DIR/<path>.npy, plus DIR/outputs.json
   --json                     print a JSON document instead of text
@@ -227,6 +256,7 @@ examples:
   infer resnet.pt --bench --iters=200 --threads=2   (--flag=value works too)
   infer resnet.pt --bench --duration 10 --concurrency 2 --threads 1 --json
   infer bert.pt --bench --precision bf16 --profile
+  infer lm.pt --generate 1,2,3 --max-new-tokens 16 --temperature 0.8 --top-k 40
   infer model.pt --input a=a.npy --input b=b.npy --save-outputs out/ --json
 )";
 }
@@ -292,6 +322,17 @@ InferArgs parse_infer_args(int argc, char** argv) {
       args.concurrency = parse_positive(arg, value_of(i, arg));
     } else if (arg == "--threads") {
       args.threads = parse_positive(arg, value_of(i, arg));
+    } else if (arg == "--generate") {
+      args.generate = true;
+      args.prompt = parse_token_ids(arg, value_of(i, arg));
+    } else if (arg == "--max-new-tokens") {
+      args.max_new_tokens = static_cast<int64_t>(parse_count(arg, value_of(i, arg)));
+    } else if (arg == "--temperature") {
+      args.temperature = parse_number(arg, value_of(i, arg));
+    } else if (arg == "--top-k") {
+      args.top_k = static_cast<int64_t>(parse_count(arg, value_of(i, arg)));
+    } else if (arg == "--top-p") {
+      args.top_p = parse_number(arg, value_of(i, arg));
     } else if (arg == "--profile") {
       args.profile = true;
     } else if (arg == "--profile-top") {

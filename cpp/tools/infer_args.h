@@ -36,6 +36,14 @@ struct InferArgs {
   bool profile = false;
   int profile_top = 15;
 
+  // --generate: text generation over a causal LM file (tsrt::Generator)
+  bool generate = false;
+  std::vector<int64_t> prompt;  ///< --generate 1,2,3: the prompt's token ids
+  int64_t max_new_tokens = 32;
+  double temperature = 0;       ///< 0: greedy; sampling is seeded by --seed
+  int64_t top_k = 0;
+  double top_p = 1.0;
+
   /// Model::load's options, one flag per field (kLoadFlags in infer_args.cpp).
   LoadOptions load;
 };

@@ -13,6 +13,7 @@
 #include "infer_print.h"
 #include "tsrt/benchmark.h"
 #include "tsrt/error.h"
+#include "tsrt/generator.h"
 #include "tsrt/input_tree.h"
 #include "tsrt/json.h"
 #include "tsrt/model.h"
@@ -207,6 +208,28 @@ int bench(const tsrt::Model& model, const tsrt::cli::InferArgs& args) {
   return 0;
 }
 
+// --generate: the prompt through tsrt::Generator; the new ids, then the timings.
+int generate(const tsrt::Model& model, const tsrt::cli::InferArgs& args) {
+  tsrt::Generator generator(model, {.temperature = args.temperature, .top_k = args.top_k, .top_p = args.top_p,
+                                    .seed = args.seed});
+  generator.append_tokens(args.prompt);
+  const std::vector<int64_t> ids = generator.generate(args.max_new_tokens);
+  const tsrt::GenerationStats& stats = generator.stats();
+  if (args.json) {
+    std::cout << json_text({{"prompt", args.prompt}, {"new_tokens", ids},
+                            {"first_token_ms", stats.first_token_ms}, {"decode_ms", stats.decode_ms},
+                            {"decode_tokens_per_second", stats.decode_tokens_per_second()}});
+    return 0;
+  }
+  std::string line;
+  for (int64_t id : ids) line += (line.empty() ? "" : ",") + std::to_string(id);
+  std::cout << "new tokens: " << line << "\n"
+            << "time to first token: " << stats.first_token_ms << " ms\n"
+            << "decode: " << stats.decode_tokens_per_second() << " tokens/s (" << (ids.empty() ? 0 : ids.size() - 1)
+            << " tokens in " << stats.decode_ms << " ms)\n";
+  return 0;
+}
+
 int run(const tsrt::cli::InferArgs& args) {
   tsrt::set_intra_op_threads(args.threads);  // process-wide: before the model exists
   const tsrt::Model model = tsrt::Model::load(args.model_path, load_options(args));
@@ -222,6 +245,7 @@ int run(const tsrt::cli::InferArgs& args) {
     return report.passed() ? 0 : 1;
   }
   if (args.bench) return bench(model, args);
+  if (args.generate) return generate(model, args);
   const std::vector<FedInput> inputs = gather_inputs(model, args);
   std::vector<c10::IValue> values;
   for (const FedInput& input : inputs) values.push_back(input.value);

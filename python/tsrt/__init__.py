@@ -45,6 +45,7 @@ if not _os.environ.keys() & set(_OPENMP_WAIT_VARIABLES):
 if _TYPE_CHECKING:  # type checkers and IDEs see the lazy names
     from tsrt._C import Error  # noqa: F401
     from tsrt.exporter import ExportError, ExportReport, export  # noqa: F401
+    from tsrt.generation import Generator, export_causal_lm  # noqa: F401
     from tsrt.model import Model, load, set_num_threads, torchvision_ops_library  # noqa: F401
     from tsrt.spec import TensorSpec, Tolerance  # noqa: F401
 
@@ -54,6 +55,8 @@ _LAZY = {
     "ExportError": "tsrt.exporter",
     "ExportReport": "tsrt.exporter",
     "export": "tsrt.exporter",
+    "export_causal_lm": "tsrt.generation",
+    "Generator": "tsrt.generation",
     "Model": "tsrt.model",
     "load": "tsrt.model",
     "set_num_threads": "tsrt.model",
@@ -98,5 +101,5 @@ def __dir__() -> list:
     return sorted(set(globals()) | set(__all__))
 
 
-__all__ = ["Error", "ExportError", "ExportReport", "Model", "TensorSpec", "Tolerance", "__version__",
-           "cmake_prefix_path", "export", "load", "set_num_threads", "torchvision_ops_library"]
+__all__ = ["Error", "ExportError", "ExportReport", "Generator", "Model", "TensorSpec", "Tolerance", "__version__",
+           "cmake_prefix_path", "export", "export_causal_lm", "load", "set_num_threads", "torchvision_ops_library"]
