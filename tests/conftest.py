@@ -83,3 +83,16 @@ def aoti_packages() -> dict[str, Path]:
             print(f"\ncompiled {name} to AOTI in {time.perf_counter() - started:.1f} s")
         packages[name] = package
     return packages
+
+
+# ---- tsrt_serve ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def serve_binary() -> Path:
+    """examples/cpp_service's tsrt_serve, built once (skips where cpp-httplib is missing)."""
+    from oip_server import build_serve, httplib_missing
+
+    if httplib_missing():
+        pytest.skip(httplib_missing())
+    return build_serve()

@@ -21,19 +21,12 @@ import pytest
 import torch
 
 from tsrt import zoo
-from oip_server import Server, build_serve, eager_leaves, httplib_missing
+from oip_server import Server, eager_leaves
 from parity import compare
 
 MAX_BODY_MB = 1
 DEEP = 100_000  # nesting depth of the deep-JSON attacks (the 200 KB body)
 MESSAGE_LIMIT = 2048  # no error answer quotes a client's value at length
-
-
-@pytest.fixture(scope="module")
-def serve_binary() -> Path:
-    if httplib_missing():
-        pytest.skip(httplib_missing())
-    return build_serve()
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from tritonclient.utils import InferenceServerException
 import tsrt
 from tsrt import zoo
 from conftest import ROOT
-from oip_server import Server, as_tensor, build_serve, eager_leaves, httplib_missing, triton_inputs
+from oip_server import Server, as_tensor, eager_leaves, triton_inputs
 from parity import Errors, compare
 
 # name served -> (zoo model, exported file)
@@ -40,13 +40,6 @@ MODELS = {"mlp": ("mlp", "mlp.trace.pt"), "multi_io": ("multi_io", "multi_io.scr
           "cnn": ("resnet_cnn", "resnet_cnn.trace.pt"), "encoder": ("transformer_encoder", "transformer_encoder.script.pt"),
           "gru": ("gru_seq", "gru_seq.script.pt")}
 MAX_BODY_MB = 4
-
-
-@pytest.fixture(scope="module")
-def serve_binary() -> Path:
-    if httplib_missing():
-        pytest.skip(httplib_missing())
-    return build_serve()
 
 
 @pytest.fixture(scope="module")
@@ -532,3 +525,33 @@ def test_short_load_and_fault_run(serve_binary, zoo_dir, tmp_path):
         assert set(summary["faults"][kind]) == {outcome}, (kind, summary["faults"][kind])
     for kind in ("half_body", "disconnect_mid_request", "disconnect_mid_response", "not_http"):
         assert kind in summary["faults"], kind
+
+
+def test_allowed_operators_for_served_models(serve_binary, zoo_dir, tmp_path):
+    """--allowed-operators, as infer has it: a model outside the list is refused before
+    it runs (exit 1); the model's own operators let it serve and answer as eager does."""
+    model_file = zoo_dir / "mlp.trace.pt"
+    operators = sorted(json.loads(tsrt.load(model_file, describe_only=True).report(as_json=True))["operators"])
+    too_few = tmp_path / "too_few.txt"
+    too_few.write_text("aten::relu\n")
+    refused = subprocess.run([str(serve_binary), "--port", "0", "--allowed-operators", str(too_few), str(model_file)],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "outside the allow-list" in refused.stderr, refused.stderr
+    assert "aten::linear" in refused.stderr
+    missing = subprocess.run([str(serve_binary), "--port", "0", "--allowed-operators", str(tmp_path / "none.txt"),
+                              str(model_file)], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "--allowed-operators" in missing.stderr, missing.stderr
+
+    enough = tmp_path / "enough.txt"
+    enough.write_text("\n".join(operators) + "\n")
+    server = Server(serve_binary, "--allowed-operators", str(enough), f"mlp={model_file}")
+    try:
+        x = torch.rand(3, 64)
+        status, answer = server.post_json("/v2/models/mlp/infer", {"inputs": [
+            {"name": "x", "shape": [3, 64], "datatype": "FP32", "data": x.flatten().tolist()}]})
+        assert status == 200, answer
+        output = answer["outputs"][0]
+        actual = torch.tensor(output["data"], dtype=torch.float32).reshape(output["shape"])
+        torch.testing.assert_close(actual, torch.jit.load(str(model_file))(x), rtol=1e-5, atol=1e-5)
+    finally:
+        server.stop()

@@ -44,6 +44,7 @@
 #include "tsrt/benchmark.h"
 #include "tsrt/error.h"
 #include "tsrt/model.h"
+#include "tsrt/model_summary.h"
 #include "tsrt/version.h"
 
 namespace {
@@ -61,18 +62,23 @@ struct Options {
   std::vector<std::string> batch;  // models to batch; "all": every model that can be
   tsrt_serve::BatchOptions batching;
   std::vector<std::pair<std::string, std::string>> models;  // (name, path)
+  std::string allowed_operators;   // a file of operators (tsrt::read_operator_list); "": no allow-list
+  std::vector<std::string> libraries;  // operator libraries loaded before the models
 };
 
 const char* kUsage =
     "usage: tsrt_serve [--host H] [--port P] [--threads N] [--device cpu|cuda[:N]]\n"
     "                  [--max-body-mb M] [--read-timeout-s S] [--intra-op-threads T]\n"
     "                  [--batch NAME|all ...] [--max-batch ROWS] [--batch-delay-us U] [--batch-workers W]\n"
+    "                  [--allowed-operators FILE] [--load-library PATH ...]\n"
     "                  MODEL.pt|NAME=MODEL.pt ...\n"
     "  serves each model under /v2/models/NAME (NAME defaults to the file name up to its first dot);\n"
     "  --port 0 picks a free port and prints it; --threads is the number of connections served at once;\n"
     "  --batch stacks requests for NAME that arrive within --batch-delay-us (default 2000) into one call\n"
     "  of up to --max-batch rows (default 32), run by --batch-workers threads a model (default 1);\n"
     "  --intra-op-threads sets LibTorch's threads for each forward call (default: one a core);\n"
+    "  --allowed-operators refuses, before it runs, a model using an operator not in FILE (as infer's);\n"
+    "  --load-library loads an operator library (.so) before the models (e.g. tsrt torchvision-ops-library);\n"
     "  --version prints tsrt's version; every --flag value may be given as --flag=value.\n";
 
 Options parse_args(int argc, char** argv) {
@@ -124,6 +130,10 @@ Options parse_args(int argc, char** argv) {
       options.batching.max_delay = std::chrono::microseconds(number(value(), 0, 10000000));
     } else if (arg == "--device") {
       options.device = value();
+    } else if (arg == "--allowed-operators") {
+      options.allowed_operators = value();
+    } else if (arg == "--load-library") {
+      options.libraries.push_back(value());
     } else if (arg == "-h" || arg == "--help") {
       std::cout << kUsage;
       std::exit(0);
@@ -273,6 +283,15 @@ int main(int argc, char** argv) {
   std::map<std::string, ServedModel> models;
   tsrt::LoadOptions load_options;
   load_options.device = options.device;
+  load_options.libraries = options.libraries;
+  if (!options.allowed_operators.empty()) {
+    try {
+      load_options.allowed_operators = tsrt::read_operator_list(options.allowed_operators);
+    } catch (const tsrt::Error& error) {
+      std::cerr << "tsrt_serve: --allowed-operators: " << error.what() << "\n";
+      return 2;
+    }
+  }
   for (const auto& [name, path] : options.models) {
     if (models.count(name)) {
       std::cerr << "tsrt_serve: two models named '" << name << "'; name them: NAME=PATH\n";
