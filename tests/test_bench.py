@@ -87,6 +87,17 @@ def test_profile_lists_operators_by_self_time(zoo_dir):
     assert sum(row["self_percent"] for row in rows) <= 100.0 + 1e-6
 
 
+@pytest.mark.parametrize("rows", [1, 8])
+def test_bench_says_what_it_timed_and_samples_per_second(zoo_dir, rows):
+    report = bench_json(zoo_dir / "mlp.trace.pt", "--iters", 20, "--shape", f"x={rows}x64")
+    assert report["inputs"] == f"x: float32[{rows}, 64]"
+    assert report["batch_size"] == rows
+    assert report["samples_per_s"] == pytest.approx(report["throughput_per_s"] * rows, rel=1e-9)
+    text = infer(zoo_dir / "mlp.trace.pt", "--bench", "--iters", 10, "--shape", f"x={rows}x64").stdout
+    assert f"inputs:          x: float32[{rows}, 64]" in text
+    assert f"samples/s at batch {rows}" in text
+
+
 def test_text_report_reads_like_trtexec(zoo_dir):
     result = infer(zoo_dir / "mlp.trace.pt", "--bench", "--iters", 20, "--profile")
     assert result.returncode == 0, result.stderr

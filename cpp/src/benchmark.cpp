@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "input_check.h"
 #include "intra_op_threads.h"
 #include "op_profile.h"
 #include "tsrt/error.h"
@@ -113,6 +114,21 @@ std::vector<double> timed_run(const Model& model, const std::vector<c10::IValue>
   return latencies;
 }
 
+// Dimension 0 of the first tensor, depth first through lists, tuples and dicts.
+int64_t first_batch_size(const c10::IValue& value) {
+  if (value.isTensor()) return value.toTensor().dim() > 0 ? value.toTensor().size(0) : 0;
+  std::vector<c10::IValue> children;
+  if (value.isTuple()) children = value.toTupleRef().elements().vec();
+  if (value.isList()) children = value.toList().vec();
+  if (value.isGenericDict()) {
+    for (const auto& entry : value.toGenericDict()) children.push_back(entry.value());
+  }
+  for (const c10::IValue& child : children) {
+    if (const int64_t batch = first_batch_size(child)) return batch;
+  }
+  return 0;
+}
+
 }  // namespace
 
 namespace {
@@ -165,6 +181,11 @@ BenchmarkResult benchmark(const Model& model, const std::vector<c10::IValue>& in
   const std::vector<double> latencies = timed_run(model, inputs, options, result.wall_seconds);
   result.iters = static_cast<int64_t>(latencies.size());
   result.throughput = result.wall_seconds > 0 ? static_cast<double>(result.iters) / result.wall_seconds : 0;
+  result.inputs = detail::describe_inputs(model.signature(options.method), inputs);
+  for (const c10::IValue& input : inputs) {
+    if ((result.batch_size = first_batch_size(input)) > 0) break;
+  }
+  result.samples_per_second = result.throughput * static_cast<double>(result.batch_size);
   result.latency_ms = latency_stats(latencies);
   result.unstable = result.latency_ms.cv > options.unstable_cv;
   result.peak_rss_bytes = peak_rss_bytes();

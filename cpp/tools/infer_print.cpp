@@ -211,7 +211,10 @@ std::string format_bench(const BenchmarkResult& r) {
   out << "first inference: " << r.first_inference_ms << " ms\n";
   out << "warm-up:         " << r.warmup_iters << " calls\n";
   out << "timed:           " << r.iters << " calls in " << r.wall_seconds << " s\n";
-  out << "throughput:      " << std::setprecision(1) << r.throughput << " calls/s\n" << std::setprecision(3);
+  out << "inputs:          " << r.inputs << "\n";
+  out << "throughput:      " << std::setprecision(1) << r.throughput << " calls/s";
+  if (r.batch_size > 0) out << " = " << r.samples_per_second << " samples/s at batch " << r.batch_size;
+  out << "\n" << std::setprecision(3);
   out << "latency (ms):    min " << l.min << "  mean " << l.mean << "  median " << l.median << "  p90 " << l.p90
       << "  p95 " << l.p95 << "  p99 " << l.p99 << "  max " << l.max << "\n";
   out << "variation:       cv " << std::setprecision(1) << 100.0 * l.cv << "%\n";

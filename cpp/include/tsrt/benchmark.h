@@ -75,6 +75,12 @@ struct BenchmarkResult {
   int64_t iters = 0;              ///< timed calls
   double wall_seconds = 0;        ///< of the timed run
   double throughput = 0;          ///< calls per second over the timed run
+  /// What was timed, as messages describe inputs: "x: float32[8, 64]", one entry an argument.
+  std::string inputs;
+  /// Dimension 0 of the first tensor among the inputs (the batch, for a batched model);
+  /// 0 when the inputs hold no tensor with a dimension.
+  int64_t batch_size = 0;
+  double samples_per_second = 0;  ///< throughput x batch_size
   LatencyStats latency_ms;
   bool unstable = false;
   /// Peak resident set size of the process (getrusage), and the growth over the run.
