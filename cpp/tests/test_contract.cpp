@@ -341,8 +341,8 @@ void test_benchmark_document() {
   TSRT_CHECK((keys_of(document) ==
               sorted({"model", "method", "device", "format", "optimizations", "intra_op_threads", "openmp_wait", "concurrency",
                       "load_ms", "first_inference_ms", "warmup_iters", "warmup_seconds", "iters", "wall_seconds",
-                      "throughput_per_s", "latency_ms", "cv", "unstable", "rss_before_bytes", "peak_rss_bytes",
-                      "profile"})));
+                      "throughput_per_s", "inputs", "batch_size", "samples_per_s", "latency_ms", "cv", "unstable",
+                      "rss_before_bytes", "peak_rss_bytes", "profile"})));
   TSRT_CHECK((keys_of(document["latency_ms"]) == sorted({"min", "mean", "median", "p90", "p95", "p99", "max", "stddev"})));
   TSRT_CHECK(document["latency_ms"]["median"] == 1.5 && document["throughput_per_s"] == 640);
   TSRT_CHECK((keys_of(document["profile"][0]) == sorted({"name", "calls", "self_ms", "total_ms", "self_percent"})));
