@@ -22,9 +22,6 @@
 namespace tsrt::detail {
 namespace {
 
-// The model name aoti_compile_and_package gives the one model of a package.
-constexpr const char* kModelName = "model";
-
 // AOTInductor's model container runs concurrent calls on a pool of model instances
 // (weights shared; each instance holds one call's state) and makes a caller wait
 // while all are busy. One instance per core lets every core run a call.
@@ -267,14 +264,32 @@ std::unique_ptr<PrivateDirectory> extraction_folder(const std::string& key) {
 
 }  // namespace
 
-std::unique_ptr<Backend> load_aoti(const std::string& path, c10::Device device, const ModelFile& file,
-                                   std::map<std::string, std::string>& extra_files) {
+std::optional<PackageRecord> package_record(const ArchiveEntry& entry) {
+  PackageRecord record{record_name(entry.name), ""};
+  if (record.relative.empty()) return std::nullopt;
+  const std::string prefix = "data/aotinductor/";
+  const size_t model_end = record.relative.find('/', prefix.size());
+  if (record.relative.rfind(prefix, 0) == 0 && model_end != std::string::npos) {
+    record.model = record.relative.substr(prefix.size(), model_end - prefix.size());
+  }
+  return record;
+}
+
+std::string method_of_model(const std::string& model) { return model == "model" ? "forward" : model; }
+
+std::optional<ModelMetadata> read_extra_files(const std::string& path, const ModelFile& file,
+                                              std::map<std::string, std::string>& extra_files) {
   for (size_t i = 0; i < file.extra_files.size(); ++i) {
     extra_files[file.extra_files[i]] = read_entry(path, file.extra_entries[i]);
   }
-  std::optional<ModelMetadata> metadata;
   auto found = extra_files.find(kMetadataFile);
-  if (found != extra_files.end()) metadata = parse_metadata(found->second, path);
+  if (found == extra_files.end()) return std::nullopt;
+  return parse_metadata(found->second, path);
+}
+
+std::unique_ptr<Backend> load_aoti(const std::string& path, c10::Device device, const ModelFile& file,
+                                   std::map<std::string, std::string>& extra_files) {
+  const std::optional<ModelMetadata> metadata = read_extra_files(path, file, extra_files);
 
   // LibTorch's loader would extract every entry by its name into a folder of its
   // own under /tmp. tsrt extracts what the loader needs (the records under data/,
@@ -286,26 +301,14 @@ std::unique_ptr<Backend> load_aoti(const std::string& path, c10::Device device, 
       extraction_folder(PrivateDirectory::root() + '\0' + content_key(file));
   std::map<std::string, std::string> libraries, device_metadata;  // by model
   for (const ArchiveEntry& entry : file.entries) {
-    const std::string normalized = normalize_entry_name(entry.name);
-    const size_t slash = normalized.find('/');
-    if (slash == std::string::npos) continue;
-    const std::string relative = normalized.substr(slash + 1);
-    if (relative.rfind("data/", 0) != 0) continue;
-    directory->extract(path, entry, relative);
-    const std::string prefix = "data/aotinductor/";
-    if (relative.rfind(prefix, 0) != 0) continue;
-    const size_t model_end = relative.find('/', prefix.size());
-    if (model_end == std::string::npos) continue;
-    const std::string model = relative.substr(prefix.size(), model_end - prefix.size());
-    const auto ends_with = [&](const std::string& suffix) {
-      return relative.size() >= suffix.size() && relative.compare(relative.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    if (ends_with(".so")) libraries[model] = relative;
-    if (ends_with("wrapper_metadata.json")) device_metadata[model] = read_entry(path, entry);
+    const std::optional<PackageRecord> record = package_record(entry);
+    if (!record || record->relative.rfind("data/", 0) != 0) continue;
+    directory->extract(path, entry, record->relative);
+    if (record->model.empty()) continue;
+    if (record->ends_with(".so")) libraries[record->model] = record->relative;
+    if (record->ends_with("wrapper_metadata.json")) device_metadata[record->model] = read_entry(path, entry);
   }
 
-  // aoti_compile_and_package names its one model "model": that is forward. tsrt
-  // export adds other methods as models of their own name.
   for (const std::string& model : file.aoti_models) {
     // Without a compiled library the loader compiles the package's C++ with the
     // compiler command the package itself names: a file must not choose what runs.
@@ -324,7 +327,7 @@ std::unique_ptr<Backend> load_aoti(const std::string& path, c10::Device device, 
   }
   std::map<std::string, std::unique_ptr<CompiledMethod>> methods;
   for (const std::string& model : file.aoti_models) {
-    const std::string method = model == kModelName ? "forward" : model;
+    const std::string method = method_of_model(model);
     auto loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
         directory->path(), model, /*run_single_threaded=*/false, runner_count(),
         device.is_cuda() ? device.index() : static_cast<c10::DeviceIndex>(-1));

@@ -14,8 +14,6 @@
 namespace tsrt::detail {
 namespace {
 
-constexpr const char* kModelName = "model";  // aoti_compile_and_package's one model: forward
-
 class DescribedPackage final : public Backend {
  public:
   DescribedPackage(std::string path, std::map<std::string, MethodSignature> methods,
@@ -62,22 +60,14 @@ class DescribedPackage final : public Backend {
   int64_t parameter_bytes_;
 };
 
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 std::unique_ptr<Backend> describe_aoti(const std::string& path, const ModelFile& file,
                                        std::map<std::string, std::string>& extra_files) {
-  for (size_t i = 0; i < file.extra_files.size(); ++i) {
-    extra_files[file.extra_files[i]] = read_entry(path, file.extra_entries[i]);
-  }
-  std::optional<ModelMetadata> metadata;
+  const std::optional<ModelMetadata> metadata = read_extra_files(path, file, extra_files);
   int64_t parameter_count = 0, parameter_bytes = 0;
   auto found = extra_files.find(kMetadataFile);
   if (found != extra_files.end()) {
-    metadata = parse_metadata(found->second, path);
     // Written by tsrt's export: the weights are inside the library, which is not loaded here.
     const nlohmann::json document = nlohmann::json::parse(found->second, nullptr, /*allow_exceptions=*/false);
     if (document.is_object() && document.contains("parameters") && document["parameters"].is_object()) {
@@ -89,11 +79,8 @@ std::unique_ptr<Backend> describe_aoti(const std::string& path, const ModelFile&
 
   std::map<std::string, std::string> package_metadata;
   for (const ArchiveEntry& entry : file.entries) {
-    const std::string name = normalize_entry_name(entry.name);
-    if (name.find("/data/") == std::string::npos) continue;
-    const bool forward_metadata = name.find("/data/aotinductor/" + std::string(kModelName) + "/") != std::string::npos &&
-                                  ends_with(name, "wrapper_metadata.json");
-    if (!forward_metadata) continue;
+    const std::optional<PackageRecord> record = package_record(entry);
+    if (!record || method_of_model(record->model) != "forward" || !record->ends_with("wrapper_metadata.json")) continue;
     nlohmann::json json = nlohmann::json::parse(read_entry(path, entry), nullptr, /*allow_exceptions=*/false);
     if (!json.is_object()) continue;
     for (const auto& [key, value] : json.items()) {
@@ -104,7 +91,7 @@ std::unique_ptr<Backend> describe_aoti(const std::string& path, const ModelFile&
   std::map<std::string, MethodSignature> methods;
   for (const std::string& model : file.aoti_models) {
     MethodSignature signature;
-    signature.method = model == kModelName ? "forward" : model;
+    signature.method = method_of_model(model);
     signature.return_type = "Tuple[Tensor, ...]";
     const MethodMetadata* described = metadata ? metadata->method(signature.method) : nullptr;
     if (described != nullptr) {

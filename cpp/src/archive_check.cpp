@@ -269,6 +269,12 @@ std::string normalize_entry_name(const std::string& name) {
   return joined;
 }
 
+std::string record_name(const std::string& name) {
+  const std::string normalized = normalize_entry_name(name);
+  const size_t slash = normalized.find('/');
+  return slash == std::string::npos ? "" : normalized.substr(slash + 1);
+}
+
 std::string quote_entry_name(const std::string& name) {
   static const char kHex[] = "0123456789abcdef";
   std::string out = "'";

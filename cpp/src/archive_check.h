@@ -49,6 +49,11 @@ std::string unsafe_entry_name(const std::string& name);
 /// ".." applied. Only meaningful when unsafe_entry_name(name) is "".
 std::string normalize_entry_name(const std::string& name);
 
+/// The record an entry holds, the archive's top folder (named after the archive)
+/// dropped from its normalised name: "data/0", "code/__torch__.py". "" for a name
+/// outside any folder. Only meaningful when unsafe_entry_name(name) is "".
+std::string record_name(const std::string& name);
+
 /// `name` quoted for a message: newlines, tabs and quotes escaped as well as
 /// bytes that are not UTF-8 (see escape_bytes).
 std::string quote_entry_name(const std::string& name);

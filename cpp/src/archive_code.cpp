@@ -105,10 +105,7 @@ ArchiveCode scan_archive_code(const std::string& path, const std::vector<Archive
   ArchiveCode code;
   for (const ArchiveEntry& entry : entries) {
     // "<archive>/code/<module path>.py": the top folder is the archive's own name.
-    const std::string normalized = normalize_entry_name(entry.name);
-    const size_t slash = normalized.find('/');
-    if (slash == std::string::npos) continue;
-    const std::string relative = normalized.substr(slash + 1);
+    const std::string relative = record_name(entry.name);
     const bool source = relative.rfind("code/", 0) == 0 && relative.size() > 3 &&
                         relative.compare(relative.size() - 3, 3, ".py") == 0;
     if (source) scan_code_text(read_entry(path, entry), relative, code);

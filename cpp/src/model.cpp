@@ -8,7 +8,6 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <future>
 #include <sstream>
 
@@ -79,18 +78,17 @@ std::string summarize_torch_error(const std::string& message) {
 
 // True when the file's metadata declares every input of every method with no
 // dynamic dimension: load-time compilation for those shapes then serves every call.
+// A list that varies in length, or a None that a scripted call may replace, is not one shape.
+bool varies(const InputNode& node) {
+  if (node.variable_length || (node.kind == InputNode::Kind::kNone && !node.fixed)) return true;
+  if (node.kind == InputNode::Kind::kTensor) return !node.spec.dynamic_dims.empty();
+  return std::any_of(node.items.begin(), node.items.end(), varies);
+}
+
 bool declares_fixed_shapes(const std::optional<ModelMetadata>& metadata) {
   if (!metadata) return false;
   for (const auto& [method, described] : metadata->methods) {
-    for (const InputNode& node : described.input_nodes) {
-      // A list that varies in length, or a None that a scripted call may replace, is not one shape.
-      std::function<bool(const InputNode&)> varies = [&](const InputNode& n) {
-        if (n.variable_length || (n.kind == InputNode::Kind::kNone && !n.fixed)) return true;
-        if (n.kind == InputNode::Kind::kTensor) return !n.spec.dynamic_dims.empty();
-        return std::any_of(n.items.begin(), n.items.end(), varies);
-      };
-      if (varies(node)) return false;
-    }
+    if (std::any_of(described.input_nodes.begin(), described.input_nodes.end(), varies)) return false;
   }
   return true;
 }
@@ -204,26 +202,44 @@ LoadOptions describing(const LoadOptions& options) {
 
 // torch::jit::load runs a class's __setstate__ while it restores the object, before
 // any check on the loaded graphs: the archive's code is read first, as text.
+// The keys of `operators` (sorted maps keyed by operator name) for which `keep` holds, as "a, b".
+template <typename Operators, typename Keep>
+std::string operators_where(const Operators& operators, Keep keep) {
+  std::string joined;
+  for (const auto& [op, unused] : operators) {
+    if (keep(op)) joined += (joined.empty() ? "" : ", ") + op;
+  }
+  return joined;
+}
+
+// Both allow-list checks, on the code before loading and on the loaded graphs, refuse alike.
+template <typename Operators>
+void refuse_outside_allow_list(const std::string& path, const Operators& operators,
+                               const std::vector<std::string>& allow_list, const std::string& found_where) {
+  const std::string refused =
+      operators_where(operators, [&](const std::string& op) { return !operator_allowed(op, allow_list); });
+  if (!refused.empty()) {
+    throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' uses operators outside the allow-list: " +
+                                              refused + found_where +
+                                              ". Review them (tsrt inspect --audit) before allowing them.");
+  }
+}
+
 void check_code_before_load(const std::string& path, const detail::ModelFile& file, const LoadOptions& options) {
   const detail::ArchiveCode code = detail::scan_archive_code(path, file.entries);
   if (options.allowed_operators) {
-    std::string refused, where;
+    std::string where;
     for (const auto& [op, record] : code.operators) {
-      if (operator_allowed(op, *options.allowed_operators)) continue;
-      refused += (refused.empty() ? "" : ", ") + op;
-      if (where.empty()) where = record;
+      if (!operator_allowed(op, *options.allowed_operators)) {
+        where = record;
+        break;
+      }
     }
-    if (!refused.empty()) {
-      throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' uses operators outside the allow-list: " +
-                                                refused + " (read from its code, " + where + ", before loading: none "
-                                                "of it ran). Review them (tsrt inspect --audit) before allowing them.");
-    }
+    refuse_outside_allow_list(path, code.operators, *options.allowed_operators,
+                              " (read from its code, " + where + ", before loading: none of it ran)");
   }
   if (options.describe_only && !code.runs_at_load.empty()) {
-    std::string outside;
-    for (const auto& [op, record] : code.operators) {
-      if (reaches_outside_tensors(op)) outside += (outside.empty() ? "" : ", ") + op;
-    }
+    const std::string outside = operators_where(code.operators, reaches_outside_tensors);
     if (!outside.empty()) {
       throw Error(ErrorCode::kUnsupported,
                   "model file '" + path + "' defines __setstate__ (" + code.runs_at_load.front() +
@@ -289,14 +305,7 @@ Model Model::load(const std::string& path, const LoadOptions& requested) {
     loaded->metadata = parse_metadata(meta->second, path);
   }
   if (options.allowed_operators) {
-    std::string refused;
-    for (const auto& [op, count] : loaded->backend->summary().operators) {
-      if (!operator_allowed(op, *options.allowed_operators)) refused += (refused.empty() ? "" : ", ") + op;
-    }
-    if (!refused.empty()) {
-      throw Error(ErrorCode::kInvalidModel, "model file '" + path + "' uses operators outside the allow-list: " +
-                                                refused + ". Review them (tsrt inspect --audit) before allowing them.");
-    }
+    refuse_outside_allow_list(path, loaded->backend->summary().operators, *options.allowed_operators, "");
   }
   try {
     loaded->backend->optimize(options.optimize, declares_fixed_shapes(loaded->metadata), loaded->optimizations);

@@ -192,8 +192,7 @@ def _inspect(args: argparse.Namespace) -> int:
             code_audit = _C.audit_code(os.fsencode(args.model))
         except tsrt.Error as error:
             if error.code != "unsupported":
-                print(f"tsrt inspect: error: {error}", file=sys.stderr)
-                return 2 if error.code in ("io", "invalid_argument") else 1
+                return _inspect_failed(error)
             # A compiled package: machine code, no source. An empty list would read as
             # "nothing to fear".
             print(f"tsrt inspect: {args.model} is a compiled AOTInductor package: its operators are machine code "
@@ -209,8 +208,7 @@ def _inspect(args: argparse.Namespace) -> int:
         # The file as written: not the graph tsrt's load-time optimisation makes of it.
         model = tsrt.load(args.model, describe_only=True)
     except tsrt.Error as error:
-        print(f"tsrt inspect: error: {error}", file=sys.stderr)
-        return 2 if error.code in ("io", "invalid_argument") else 1
+        return _inspect_failed(error)
     if args.audit:
         # The loaded graphs (every method, called function and fork target) and the code text agree on
         # what reaches outside tensors; the union is what the reviewer must see.
@@ -219,6 +217,11 @@ def _inspect(args: argparse.Namespace) -> int:
         return 0
     print(model.report(as_json=args.json, with_code=not args.no_code))
     return 0
+
+
+def _inspect_failed(error: Exception) -> int:
+    print(f"tsrt inspect: error: {error}", file=sys.stderr)
+    return 2 if getattr(error, "code", None) in ("io", "invalid_argument") else 1
 
 
 def _print_audit(audit: list, as_json: bool) -> None:
